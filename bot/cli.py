@@ -1,0 +1,190 @@
+"""The `marketbot` command line: ask, metrics, ingest, unanswered, run, push, doctor, backup."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+
+db_option = click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="MARKETBOT_DB",
+    help="SQLite store (default: $MARKETBOT_DB or marketbot.db in the app directory).",
+)
+
+
+def _open(db_path: Path | None):
+    from .config import default_db_path
+    from .db import open_store
+
+    try:
+        return open_store(db_path or default_db_path())
+    except Exception as e:  # a store we cannot open is a usage problem, not a crash
+        raise click.ClickException(
+            f"cannot open the store {db_path or default_db_path()}: {e}"
+        ) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="marketbot")
+def cli() -> None:
+    """Exact, sourced market figures from industry research reports."""
+
+
+@cli.command()
+@click.argument("question", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per question.")
+@click.option(
+    "--chart",
+    "chart_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the answer's chart (PNG) here when it has one.",
+)
+@db_option
+def ask(
+    question: tuple[str, ...], as_json: bool, chart_path: Path | None, db_path: Path | None
+) -> None:
+    """Answer a market question.
+
+    Use "-" as the question to read one question per line from standard input.
+
+    Example:
+
+        marketbot ask "aftermarket DAU Q3"
+
+        marketbot ask --json "泛汽车小程序用户 三季度"
+    """
+    from .answer import ask as answer_question
+    from .format import answer_json, dumps, render_text
+
+    if not question:
+        raise click.UsageError('give a question, e.g. marketbot ask "aftermarket DAU Q3"')
+    store = _open(db_path)
+    texts = (
+        [line.rstrip("\n") for line in sys.stdin] if question == ("-",) else [" ".join(question)]
+    )
+    for text in texts:
+        answer = answer_question(text, store, chat_kind="cli")
+        reply = render_text(answer, store.vocabulary)
+        has_chart = False
+        if chart_path is not None or as_json:
+            from .chart import has_chart as chart_exists
+
+            has_chart = chart_exists(answer)
+        if chart_path is not None:
+            from .chart import render_chart
+
+            png = render_chart(answer, labels=store.vocabulary.label) if has_chart else None
+            if png:
+                chart_path.write_bytes(png)
+            elif not as_json:
+                click.echo("(no chart for this answer)", err=True)
+        if as_json:
+            click.echo(dumps(answer_json(answer, reply, has_chart=has_chart)))
+        else:
+            click.echo(reply)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@db_option
+def metrics(as_json: bool, db_path: Path | None) -> None:
+    """List what the store can answer: metric, segment, platform, periods, source.
+
+    Example:
+
+        marketbot metrics
+    """
+    from .format import dumps
+
+    store = _open(db_path)
+    rows = store.catalogue()
+    if as_json:
+        click.echo(dumps({"series": rows}))
+        return
+    v = store.vocabulary
+    for r in rows:
+        where = v.label("segment", r["segment"], "en")
+        if r["platform"]:
+            where += " / " + v.label("platform", r["platform"], "en")
+        click.echo(
+            f"{v.label('metric', r['metric'], 'en', short=True):<10} {where:<45} "
+            f"{','.join(r['periods']):<16} {','.join(r['sources'])}"
+        )
+
+
+@cli.command()
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--announce",
+    is_flag=True,
+    help="Queue a push to subscribers when a file brings a newer period.",
+)
+@db_option
+def ingest(files: tuple[Path, ...], announce: bool, db_path: Path | None) -> None:
+    """Add a report's figures from CSV or XLSX files (each file all or nothing).
+
+    Example:
+
+        marketbot ingest data/sample-ingest.csv
+    """
+    from .ingest import IngestError, ingest_file
+
+    store = _open(db_path)
+    failed = False
+    for path in files:
+        try:
+            result = ingest_file(store, path)
+        except IngestError as e:
+            click.echo(e.report(), err=True)
+            failed = True
+            continue
+        click.echo(result.summary())
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        if announce and result.new_periods:
+            _announce(store, result.new_periods)
+    if failed:
+        sys.exit(1)
+
+
+def _announce(store, periods: list[str]) -> None:
+    try:
+        from .push import queue_push
+    except ImportError:  # pushes arrive with the subscriptions feature
+        click.echo("note: pushes are not available in this build", err=True)
+        return
+    for period in periods:
+        push_id, chats = queue_push(store, period=period)
+        click.echo(f"queued push {push_id} for {period} to {chats} chat(s)")
+
+
+@cli.command()
+@click.option("--limit", default=30, show_default=True, help="How many rows.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@db_option
+def unanswered(limit: int, as_json: bool, db_path: Path | None) -> None:
+    """Questions that got no answer, most frequent first.
+
+    Example:
+
+        marketbot unanswered --limit 10
+    """
+    from .format import dumps
+
+    store = _open(db_path)
+    rows = store.unanswered(limit)
+    if as_json:
+        click.echo(dumps({"unanswered": rows}))
+        return
+    if not rows:
+        click.echo("No unanswered questions recorded.")
+    for r in rows:
+        click.echo(f"{r['count']:>5}  {r['status']:<10} {r['chat_kinds']:<12} {r['question']}")

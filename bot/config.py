@@ -1,0 +1,62 @@
+"""Settings read from the environment, in one place, so `run`, `doctor` and `push` agree."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import click
+
+DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
+
+
+def default_db_path() -> Path:
+    """`MARKETBOT_DB`, else marketbot.db in the per-user app directory (click's choice per OS)."""
+    env = os.environ.get("MARKETBOT_DB")
+    if env:
+        return Path(env).expanduser()
+    return Path(click.get_app_dir("marketbot")) / "marketbot.db"
+
+
+def _parse_ids(raw: str) -> frozenset[int]:
+    ids = set()
+    for part in raw.replace(";", ",").replace(" ", ",").split(","):
+        part = part.strip()
+        if part:
+            ids.add(int(part))
+    return frozenset(ids)
+
+
+class Settings(NamedTuple):
+    """Everything the running bot reads from its environment."""
+
+    token: str | None
+    api_base_url: str
+    db_path: Path
+    allowed_chats: frozenset[int] | None  # None: everyone may ask
+    log_level: str
+    webhook_secret: str | None
+    user_limit_per_minute: int
+    followup_ttl_seconds: int
+
+    @classmethod
+    def from_env(cls, db_path: Path | None = None) -> Settings:
+        allowed = os.environ.get("MARKETBOT_ALLOWED_CHATS", "").strip()
+        return cls(
+            token=os.environ.get("TELEGRAM_BOT_TOKEN") or None,
+            api_base_url=os.environ.get("TELEGRAM_API_BASE_URL") or DEFAULT_API_BASE_URL,
+            db_path=db_path or default_db_path(),
+            allowed_chats=_parse_ids(allowed) if allowed else None,
+            log_level=(os.environ.get("MARKETBOT_LOG_LEVEL") or "INFO").upper(),
+            webhook_secret=os.environ.get("MARKETBOT_WEBHOOK_SECRET") or None,
+            user_limit_per_minute=int(os.environ.get("MARKETBOT_USER_LIMIT", "20")),
+            followup_ttl_seconds=int(os.environ.get("MARKETBOT_FOLLOWUP_TTL", "1800")),
+        )
+
+    @property
+    def base_file_url(self) -> str:
+        """PTB's file URL matching `api_base_url` (``…/bot`` → ``…/file/bot``)."""
+        if self.api_base_url.endswith("/bot"):
+            return self.api_base_url[: -len("/bot")] + "/file/bot"
+        return self.api_base_url.rstrip("/") + "/file/bot"

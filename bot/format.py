@@ -1,0 +1,167 @@
+"""Render an Answer as reply text: plain for the CLI, HTML (every piece escaped) for Telegram."""
+
+from __future__ import annotations
+
+import html as _html
+import json
+
+from .models import Answer, Fact, Lang, Period, Source
+from .numbers import human_number, plain_number, signed_pct
+from .vocab import Vocabulary
+
+_EN_DASH = " → "
+
+
+class _Markup:
+    """Plain text or Telegram HTML: one renderer, two outputs."""
+
+    def __init__(self, html: bool) -> None:
+        self.html = html
+
+    def esc(self, text: str) -> str:
+        return _html.escape(text, quote=False) if self.html else text
+
+    def b(self, text: str) -> str:
+        return f"<b>{self.esc(text)}</b>" if self.html else text
+
+    def i(self, text: str) -> str:
+        return f"<i>{self.esc(text)}</i>" if self.html else text
+
+
+def figure_text(fact: Fact, vocab: Vocabulary, lang: Lang) -> str:
+    """“over 200 million users” / “超过2亿人”."""
+    if fact.unit == "percent":
+        return f"{human_number(fact.value, fact.qualifier, lang)}%"
+    unit = vocab.label("unit", fact.unit, lang)
+    number = human_number(fact.value, fact.qualifier, lang)
+    if lang == "zh":
+        return f"{number}{unit}"
+    return f"{number} {unit}".rstrip()
+
+
+def source_line(source: Source, lang: Lang) -> str:
+    if lang == "zh":
+        return (
+            f"来源：{source.title_zh or source.title}，{source.publisher_zh or source.publisher}，"
+            f"{source.published}发布"
+        )
+    return f"Source: {source.title}, {source.publisher}, released {source.published}"
+
+
+def render_text(answer: Answer, vocab: Vocabulary, *, html: bool = False) -> str:
+    """The whole reply for one answer."""
+    m = _Markup(html)
+    lang = answer.query.lang
+    lines: list[str] = []
+    if answer.status == "answered" and answer.notes:
+        topic = vocab.label("topic", answer.notes[0].topic, lang)
+        segment = vocab.label("segment", answer.notes[0].segment, lang)
+        head = f"{segment}：{topic}" if lang == "zh" else f"{segment}: {topic}"
+        lines.append(m.b(f"{head} ({answer.notes[0].period.human(lang)})"))
+        for n in answer.notes:
+            lines.append(
+                m.esc(f"{n.ordinal}. {(n.text_zh or n.text_en) if lang == 'zh' else n.text_en}")
+            )
+    elif answer.status == "answered":
+        lines.extend(_figure_lines(answer, vocab, m))
+    else:
+        lines.append(m.esc(answer.message))
+        if answer.available:
+            periods = [Period.parse(p).human(lang) for p in answer.available]
+            lines.append(
+                m.esc(
+                    ("已有数据的时间：" if lang == "zh" else "Periods with figures: ")
+                    + ", ".join(periods)
+                )
+            )
+        if answer.suggestions:
+            lines.append(
+                m.esc(("可以试试：" if lang == "zh" else "Try: ") + " · ".join(answer.suggestions))
+            )
+        return "\n".join(lines)
+
+    extra = [t for t in (answer.period_note, answer.message) if t]
+    if extra:
+        lines.append("")
+        lines.extend(m.i(t) for t in extra)
+    sources = answer.sources
+    if sources:
+        lines.append("")
+        lines.extend(m.esc(source_line(s, lang)) for s in sources)
+    return "\n".join(lines)
+
+
+def _figure_lines(answer: Answer, vocab: Vocabulary, m: _Markup) -> list[str]:
+    lang = answer.query.lang
+    groups: dict[tuple[str, str], list[Fact]] = {}
+    for f in answer.facts:
+        groups.setdefault((f.segment, f.metric), []).append(f)
+    lines: list[str] = []
+    for (segment, metric), facts in groups.items():
+        platforms = {f.platform for f in facts}
+        head = vocab.label("segment", segment, lang)
+        if len(platforms) == 1 and facts[0].platform:
+            head += " " + vocab.label("platform", facts[0].platform, lang)
+        head += " · " + vocab.label("metric", metric, lang)
+        if lines:
+            lines.append("")
+        lines.append(m.b(head))
+        for f in facts:
+            where = f.period.human(lang)
+            if len(platforms) > 1 and f.platform:
+                where = f"{vocab.label('platform', f.platform, lang)}, {where}"
+            note = (f.note_zh or f.note) if lang == "zh" else f.note
+            tail = f" ({note})" if note else ""
+            bullet = "• " if len(facts) > 1 else ""
+            lines.append(
+                f"{m.esc(bullet + where + ': ')}{m.b(figure_text(f, vocab, lang))}{m.esc(tail)}"
+            )
+        for c in answer.changes:
+            if (c.segment, c.metric) != (segment, metric):
+                continue
+            label = "变化" if lang == "zh" else "Change"
+            who = (
+                f" {vocab.label('platform', c.platform, lang)}"
+                if len(platforms) > 1 and c.platform
+                else ""
+            )
+            lines.append(
+                m.esc(
+                    f"{label}{who} {c.from_period.human(lang)}{_EN_DASH}{c.to_period.human(lang)}: "
+                )
+                + m.b(signed_pct(c.pct))
+                + m.esc(
+                    f" ({plain_number(c.from_value, lang)}{_EN_DASH}{plain_number(c.to_value, lang)})"
+                )
+            )
+    return lines
+
+
+def answer_json(answer: Answer, text: str, *, has_chart: bool = False) -> dict:
+    """The `marketbot ask --json` object (a contract scripts rely on)."""
+    return {
+        "question": answer.query.text,
+        "status": answer.status,
+        "lang": answer.query.lang,
+        "facts": [f.as_json() for f in answer.facts],
+        "changes": [c.as_json() for c in answer.changes],
+        "notes": [
+            {
+                "segment": n.segment,
+                "period": n.period.label,
+                "topic": n.topic,
+                "text": n.text_en,
+                "text_zh": n.text_zh,
+                "source": n.source.as_json(),
+            }
+            for n in answer.notes
+        ],
+        "available_periods": answer.available,
+        "text": text,
+        "suggestions": answer.suggestions,
+        "chart": has_chart,
+    }
+
+
+def dumps(obj: dict) -> str:
+    return json.dumps(obj, ensure_ascii=False)

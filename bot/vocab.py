@@ -1,0 +1,137 @@
+"""The vocabulary: display names (data/terms.csv) and synonyms (data/synonyms.csv).
+
+Maintainers extend the CSV files; no code change is needed for a new phrase.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import NamedTuple
+
+from .models import Lang
+
+# Kinds a phrase can stand for. "filler" words are known to carry no meaning.
+KINDS = ("metric", "segment", "platform", "topic", "compare", "intent", "lang", "period", "filler")
+
+
+def data_dir() -> Path:
+    """The shipped data folder, whether installed as a wheel or run from a checkout."""
+    packaged = Path(__file__).resolve().parent / "_data"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "data"
+
+
+class Term(NamedTuple):
+    kind: str
+    key: str
+
+
+_SPACE_RE = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    """NFKC, lower case, one space between words: the form phrases are matched in."""
+    return _SPACE_RE.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
+
+
+def is_cjk(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf"
+
+
+@dataclass
+class Vocabulary:
+    """Phrase look-up tables built once from the CSV files (and extended with store keys)."""
+
+    words: dict[tuple[str, ...], Term] = field(default_factory=dict)  # latin phrases by words
+    cjk: dict[str, Term] = field(default_factory=dict)  # CJK phrases by string
+    labels: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    max_words: int = 1
+    max_cjk: int = 1
+    fuzzy_choices: list[str] = field(default_factory=list)  # single latin words worth fuzzing
+    fuzzy_terms: dict[str, Term] = field(default_factory=dict)
+
+    def add(self, kind: str, key: str, phrase: str) -> None:
+        phrase = normalize(phrase)
+        if not phrase:
+            return
+        term = Term(kind, key)
+        if any(is_cjk(c) for c in phrase):
+            self.cjk.setdefault(phrase, term)
+            self.max_cjk = max(self.max_cjk, len(phrase))
+            return
+        words = tuple(tokenize_latin(phrase))
+        if not words:
+            return
+        self.words.setdefault(words, term)
+        self.max_words = max(self.max_words, len(words))
+        # Typos are caught on single meaningful words long enough to tell apart.
+        if len(words) == 1 and kind != "filler" and len(words[0]) >= 4:
+            if words[0] not in self.fuzzy_terms:
+                self.fuzzy_choices.append(words[0])
+            self.fuzzy_terms.setdefault(words[0], term)
+
+    def add_key(self, kind: str, key: str) -> None:
+        """Make a stored key askable by its own name (``used_car`` as "used car")."""
+        self.add(kind, key, key.replace("_", " "))
+
+    def label(self, kind: str, key: str | None, lang: Lang = "en", short: bool = False) -> str:
+        """Display name of a key; falls back to the key in words."""
+        if key is None:
+            return ""
+        entry = self.labels.get((kind, key))
+        if entry:
+            name = entry[("short_" if short else "") + lang] or entry.get(lang) or ""
+            if name or kind == "unit":
+                return name
+        return key.replace("_", " ")
+
+
+_LATIN_TOKEN_RE = re.compile(r"[a-z0-9]+(?:['./-][a-z0-9]+)*\.?")
+
+
+def tokenize_latin(text: str) -> list[str]:
+    """Latin words of a normalised phrase: letters, digits, inner hyphens, slashes, dots."""
+    return [t for t in _LATIN_TOKEN_RE.findall(text) if t]
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def load_vocabulary(folder: Path | None = None) -> Vocabulary:
+    """Build the vocabulary from terms.csv and synonyms.csv in ``folder`` (default: shipped)."""
+    folder = folder or data_dir()
+    vocab = Vocabulary()
+    for row in _read_csv(folder / "terms.csv"):
+        vocab.labels[(row["kind"], row["key"])] = {
+            "en": row["en"],
+            "zh": row["zh"],
+            "short_en": row.get("short_en") or "",
+            "short_zh": row.get("short_zh") or "",
+        }
+        if row["kind"] in ("metric", "segment", "platform", "topic"):
+            vocab.add_key(row["kind"], row["key"])
+    for row in _read_csv(folder / "synonyms.csv"):
+        kind = row["kind"].strip()
+        if kind not in KINDS:
+            raise ValueError(f"synonyms.csv: unknown kind {kind!r} for phrase {row['phrase']!r}")
+        vocab.add(kind, row["key"].strip(), row["phrase"])
+    return vocab
+
+
+@cache
+def shipped_vocabulary() -> Vocabulary:
+    """The shipped vocabulary, loaded once per process."""
+    return load_vocabulary()
+
+
+def known_units(vocab: Vocabulary | None = None) -> set[str]:
+    vocab = vocab or shipped_vocabulary()
+    return {key for (kind, key) in vocab.labels if kind == "unit"}

@@ -81,6 +81,7 @@ _QUARTER_RES = [re.compile(p) for p in _QUARTER_PATTERNS]
 
 _RELATIVE_RE = re.compile(
     rf"{_B}(?P<rel>last quarter|previous quarter|this quarter|current quarter){_E}"
+    r"(?!\s+(?:of\s+|in\s+)?(?:19|20)\d\d)"
     r"|(?P<zrel>上个?季度|本季度|这个?季度|上一季度)"
 )
 
@@ -161,6 +162,17 @@ def find_periods(text: str, today: dt.date | None = None) -> tuple[list[Found], 
     today = today or dt.date.today()
     found: list[Found] = []
 
+    for m in _RELATIVE_RE.finditer(text):
+        rel = m.group("rel") or m.group("zrel")
+        current = quarter_of(today)
+        p = (
+            current
+            if ("this" in rel or "current" in rel or "本" in rel or "这" in rel)
+            else (current.previous())
+        )
+        found.append(Found(PeriodSpec("quarter", p.year, p.quarter, rel), m.start(), m.end()))
+        text = _blank(text, m.start(), m.end())
+
     for rx in _QUARTER_RES:
         for m in rx.finditer(text):
             g = m.groupdict()
@@ -181,17 +193,6 @@ def find_periods(text: str, today: dt.date | None = None) -> tuple[list[Found], 
             )
             found.append(Found(spec, m.start(), m.end()))
             text = _blank(text, m.start(), m.end())
-
-    for m in _RELATIVE_RE.finditer(text):
-        rel = m.group("rel") or m.group("zrel")
-        current = quarter_of(today)
-        p = (
-            current
-            if ("this" in rel or "current" in rel or "本" in rel or "这" in rel)
-            else (current.previous())
-        )
-        found.append(Found(PeriodSpec("quarter", p.year, p.quarter, rel), m.start(), m.end()))
-        text = _blank(text, m.start(), m.end())
 
     for rx in _DATE_RES:
         for m in rx.finditer(text):

@@ -1,0 +1,808 @@
+"""Small PNG charts for answers that compare figures: periods, platforms or segments.
+
+The plan (which facts, in which order, with which labels) is plain Python and cheap, so
+`has_chart` and `chart_spec` never import matplotlib; only drawing does, on first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.util
+import io
+import logging
+import threading
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import astuple, dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from .models import Answer, Change, Fact, Lang, Period
+from .numbers import pct_change, short_number, signed_pct
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+log = logging.getLogger(__name__)
+
+Labels = Callable[[str, str, str], str]
+ChartKind = Literal["bars", "line"]
+ChartMode = Literal["series", "categories", "single"]
+
+# The packaged CJK font: Noto Sans CJK (a .ttc holding the JP/KR/SC/TC/HK faces) from the
+# `noto-cjk-sans-otc` wheel, so Chinese labels render on any machine after `pip install`.
+_CJK_PACKAGE = "noto_cjk_sans_otc"
+_CJK_FILE = "NotoSansCJK-Regular.ttc"
+# Simplified-Chinese face first (its glyph forms suit zh-CN); the others are system fonts
+# that serve if the package is missing.
+_CJK_FAMILIES = (
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "WenQuanYi Micro Hei",
+    "Droid Sans Fallback",
+)
+_LATIN_FAMILY = "DejaVu Sans"  # ships with matplotlib
+
+# Canvas: 1000×625 px at 100 dpi. Phones show it ~2.5× smaller, hence the large type.
+WIDTH_PX = 1000
+HEIGHT_PX = 625
+DPI = 100
+_STYLE_VERSION = "1"  # bump when the drawing changes, so cached PNGs are not reused
+
+MAX_BARS = 6  # more periods than this are drawn as a line
+MAX_CATEGORIES = 8  # more side-by-side bars would not read on a phone
+MAX_POINTS = 40
+
+_INK = "#1F2933"
+_MUTED = "#5F6B76"
+_RULE = "#9AA5B1"
+_SERIES_OLD = "#9DB9DC"  # earlier periods: light, so the latest one stands out
+_SERIES_NEW = "#2F6DB5"
+_PALETTE = ("#2F6DB5", "#E08A2C", "#3A9A74", "#8C6BB1", "#C0504D", "#5B6B7A", "#D4A72C", "#4AA3C9")
+
+_TITLE_PT = 22.0
+_TICK_PT = 18.0
+_VALUE_PT = 18.0
+_PCT_PT = 16.0
+_NOTE_PT = 13.0
+_LINE_TICK_PT = 15.0
+_LINE_VALUE_PT = 14.0
+_LINE_PCT_PT = 12.5
+_MIN_PT = 10.0
+_LINESPACING = 1.2
+_MARGIN_X = 36.0
+_LB_EXTENSION = 0.14  # open-ended part of a lower-bound bar, as a share of the tallest value
+
+
+@dataclass(frozen=True, slots=True)
+class ChartSpec:
+    """Exactly what a chart draws; equal specs give identical PNG bytes."""
+
+    kind: ChartKind  # "bars" or "line"
+    mode: ChartMode  # series: periods in order; categories: side by side; single: one bar
+    title: str
+    unit: str
+    labels: tuple[str, ...]  # one per bar or point, in drawing order
+    values: tuple[float, ...]
+    value_labels: tuple[str, ...]  # short_number, e.g. "28.5K", "200M+"
+    lower_bounds: tuple[bool, ...]  # ">" facts: drawn open-ended, never as an exact bar
+    upper_bounds: tuple[bool, ...]  # "<" facts: drawn hatched
+    pcts: tuple[str | None, ...]  # change from labels[i] to labels[i + 1]; None: not shown
+    footnote: str  # source title, publisher and release date
+    note: str  # legend for open-ended/hatched marks; "" when there are none
+    lang: Lang
+
+    @property
+    def key(self) -> str:
+        """A stable hash of everything drawn: the cache key."""
+        raw = repr((_STYLE_VERSION, WIDTH_PX, HEIGHT_PX, DPI, astuple(self)))
+        return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+# --- labels -------------------------------------------------------------------------------
+
+_ACRONYMS = frozenset({"dau", "mau", "wau", "gmv", "arpu"})
+
+
+def default_labels(kind: str, key: str, lang: str) -> str:
+    """Fallback display name: the key title-cased ("pan_auto" → "Pan Auto", "dau" → "DAU")."""
+    if key.lower() in _ACRONYMS:
+        return key.upper()
+    if kind == "unit":
+        return key.replace("_", " ")
+    return key.replace("_", " ").title()
+
+
+def _label(labels: Labels, kind: str, key: str, lang: str) -> str:
+    text = labels(kind, key, lang)
+    return text if text else default_labels(kind, key, lang)
+
+
+# --- planning: which facts make a chart (no matplotlib) -----------------------------------
+
+
+def _dedupe(facts: Sequence[Fact]) -> list[Fact]:
+    # The look-up may return the same figure from two reports; draw it once (first wins).
+    seen: set[tuple] = set()
+    out = []
+    for f in facts:
+        k = (f.metric, f.segment, f.platform, f.period)
+        if k not in seen:
+            seen.add(k)
+            out.append(f)
+    return out
+
+
+def _plan(answer: Answer) -> tuple[ChartMode, list[Fact]] | None:
+    if answer.status != "answered" or not answer.facts:
+        return None
+    facts = _dedupe(answer.facts)
+    groups: dict[tuple, list[Fact]] = {}
+    for f in facts:
+        groups.setdefault((f.metric, f.segment, f.platform, f.unit), []).append(f)
+    if len(groups) == 1:
+        series = sorted(facts, key=lambda f: f.period)
+        if 2 <= len(series) <= MAX_POINTS:
+            return "series", series
+        if len(series) == 1 and answer.query.want_chart:
+            return "single", series
+        return None
+    # Side by side only when like is compared with like: one metric, one unit, one period.
+    if (
+        len({f.metric for f in facts}) == 1
+        and len({f.unit for f in facts}) == 1
+        and len({f.period for f in facts}) == 1
+        and len(facts) <= MAX_CATEGORIES
+    ):
+        return "categories", facts
+    return None
+
+
+def has_chart(answer: Answer) -> bool:
+    """Whether this answer gets a chart (cheap: matplotlib is not imported)."""
+    return _plan(answer) is not None
+
+
+def _cjk(ch: str) -> bool:
+    return unicodedata.east_asian_width(ch) in ("W", "F")
+
+
+def _join(parts: Sequence[str], lang: Lang) -> str:
+    # Chinese runs together without spaces; Latin words (fallback labels) keep theirs.
+    out = ""
+    for part in (p for p in parts if p):
+        if out and not (lang == "zh" and (_cjk(out[-1]) or _cjk(part[0]))):
+            out += " "
+        out += part
+    return out
+
+
+def _title(
+    metric: str,
+    segment: str | None,
+    platform: str | None,
+    unit: str,
+    period: Period | None,
+    lang: Lang,
+) -> str:
+    # The unit is named unless the metric's name already says it ("daily active users").
+    same = unit.strip().lower() in metric.strip().lower().split() or unit == metric
+    if lang == "zh":
+        text = _join([platform or "", segment or "", metric], lang)
+        if not same:
+            text += f"（{unit}）"
+        if period is not None:
+            text += f"，{period.human(lang)}"
+        return text
+    text = _join([segment or "", metric], lang)
+    if platform:
+        text += f" on {platform}"
+    if not same:
+        text += f" ({unit})"
+    if period is not None:
+        text += f", {period.human(lang)}"
+    return text
+
+
+def _footnote(facts: Sequence[Fact], lang: Lang) -> str:
+    sources = []
+    for f in facts:
+        if f.source not in sources:
+            sources.append(f.source)
+    parts = []
+    for s in sources:
+        if lang == "zh":
+            title = s.title_zh or s.title
+            publisher = s.publisher_zh or s.publisher
+            parts.append(f"《{title}》，{publisher}，{s.published}发布")
+        else:
+            parts.append(f"{s.title}, {s.publisher}, released {s.published}")
+    if lang == "zh":
+        return "来源：" + "；".join(parts)
+    return ("Sources: " if len(parts) > 1 else "Source: ") + "; ".join(parts)
+
+
+def _note(lower: bool, upper: bool, lang: Lang) -> str:
+    parts = []
+    if lower:
+        parts.append(
+            "+ 表示下限（“超过N”），虚线部分表示实际值更高"
+            if lang == "zh"
+            else "+ = lower bound (“over N”): the dashed part means the true figure is higher"
+        )
+    if upper:
+        parts.append(
+            "< 表示上限（“不到N”），斜线柱"
+            if lang == "zh"
+            else "< = upper bound (“under N”), hatched bar"
+        )
+    return ("；" if lang == "zh" else "; ").join(parts)
+
+
+def _pct_between(a: Fact, b: Fact, changes: dict[tuple, Change]) -> str | None:
+    # A change between bounds ("over 100M" → "over 200M") is not a measured change.
+    if a.qualifier in (">", "<") or b.qualifier in (">", "<"):
+        return None
+    ch = changes.get((a.metric, a.segment, a.platform, a.period, b.period))
+    if ch is not None:
+        pct = ch.pct  # the figure the text answer states, so chart and text agree
+    elif a.value:
+        pct = pct_change(a.value, b.value)
+    else:
+        return None
+    text = signed_pct(pct)
+    return f"~{text}" if "~" in (a.qualifier, b.qualifier) else text
+
+
+def chart_spec(answer: Answer, labels: Labels | None = None) -> ChartSpec | None:
+    """What the chart for this answer would draw, or None when it gets no chart."""
+    plan = _plan(answer)
+    if plan is None:
+        return None
+    mode, facts = plan
+    lab = labels or default_labels
+    lang: Lang = "zh" if answer.query.lang == "zh" else "en"
+    first = facts[0]
+    metric = _label(lab, "metric", first.metric, lang)
+    unit = _label(lab, "unit", first.unit, lang)
+
+    def platform_name(key: str | None) -> str:
+        if key is None:
+            return "全平台" if lang == "zh" else "All platforms"
+        return _label(lab, "platform", key, lang)
+
+    segments = {f.segment for f in facts}
+    platforms = {f.platform for f in facts}
+    common_segment = _label(lab, "segment", first.segment, lang) if len(segments) == 1 else None
+    common_platform = (
+        platform_name(first.platform)
+        if len(platforms) == 1 and first.platform is not None
+        else None
+    )
+    if mode == "categories":
+        names = []
+        for f in facts:
+            parts = []
+            if len(segments) > 1:
+                parts.append(_label(lab, "segment", f.segment, lang))
+            if len(platforms) > 1:
+                parts.append(platform_name(f.platform))
+            names.append(" · ".join(parts))
+        title_period: Period | None = first.period
+    else:
+        names = [f.period.human(lang) for f in facts]
+        title_period = first.period if mode == "single" else None
+
+    by_key = {(c.metric, c.segment, c.platform, c.from_period, c.to_period): c for c in answer.changes}
+    pcts: tuple[str | None, ...] = ()
+    if mode == "series":
+        pcts = tuple(_pct_between(a, b, by_key) for a, b in zip(facts, facts[1:], strict=False))
+    lower = tuple(f.qualifier == ">" for f in facts)
+    upper = tuple(f.qualifier == "<" for f in facts)
+    return ChartSpec(
+        kind="line" if len(facts) > MAX_BARS else "bars",
+        mode=mode,
+        title=_title(metric, common_segment, common_platform, unit, title_period, lang),
+        unit=unit,
+        labels=tuple(names),
+        values=tuple(float(f.value) for f in facts),
+        value_labels=tuple(short_number(f.value, f.qualifier, lang) for f in facts),
+        lower_bounds=lower,
+        upper_bounds=upper,
+        pcts=pcts,
+        footnote=_footnote(facts, lang),
+        note=_note(any(lower), any(upper), lang),
+        lang=lang,
+    )
+
+
+# --- text fitting (estimates; drawing re-measures and shrinks if one is off) --------------
+
+
+def _em(ch: str) -> float:
+    if _cjk(ch):
+        return 1.0
+    if ch.isupper() or ch in "MWmw%@":
+        return 0.75
+    if ch in " .,:;'|!il1()[]“”·":
+        return 0.35
+    return 0.62
+
+
+def _width_em(text: str) -> float:
+    return sum(_em(c) for c in text)
+
+
+_BREAK_AFTER = frozenset(" 年月·、，,/-–—（(")
+
+
+def _tokens(text: str) -> list[str]:
+    # Break chances: after spaces and natural separators ("2019年|第三季度"); a token too
+    # long for a line is later split between CJK characters, which Chinese allows anywhere.
+    out, cur = [], ""
+    for ch in text:
+        cur += ch
+        if ch in _BREAK_AFTER:
+            out.append(cur)
+            cur = ""
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _split_long(token: str, max_em: float) -> list[str]:
+    pieces, cur = [], ""
+    for ch in token:
+        if cur and _width_em(cur + ch) > max_em:
+            pieces.append(cur)
+            cur = ""
+        cur += ch
+    if cur:
+        pieces.append(cur)
+    return pieces
+
+
+def wrap(text: str, max_em: float, max_lines: int) -> list[str]:
+    """Greedy CJK-aware wrap to lines of at most max_em ems; the last line ends in … if cut."""
+    lines: list[str] = []
+    cur = ""
+    for token in _tokens(text):
+        for piece in _split_long(token, max_em) if _width_em(token) > max_em else [token]:
+            if cur and _width_em((cur + piece).rstrip()) > max_em:
+                lines.append(cur.rstrip())
+                cur = piece.lstrip()
+            else:
+                cur += piece
+    if cur.strip():
+        lines.append(cur.rstrip())
+    if len(lines) > max_lines:
+        last = lines[max_lines - 1]
+        while last and _width_em(last + "…") > max_em:
+            last = last[:-1]
+        lines = [*lines[: max_lines - 1], last.rstrip() + "…"]
+    return lines or [""]
+
+
+def _px(pt: float) -> float:
+    return pt * DPI / 72.0
+
+
+def _line_px(pt: float, lines: int) -> float:
+    return _px(pt) * (1 + _LINESPACING * (lines - 1)) + _px(pt) * 0.3  # + descent
+
+
+# --- matplotlib (imported on first draw only) ---------------------------------------------
+
+
+def _cjk_font_file() -> Path | None:
+    # find_spec locates the wheel without importing it.
+    spec = importlib.util.find_spec(_CJK_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / _CJK_FILE
+    return path if path.is_file() else None
+
+
+@cache
+def _mpl() -> dict[str, Any]:
+    """Import matplotlib's pieces once, register the CJK font and build the font list."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)  # no-op unless nothing chose a backend yet
+    from matplotlib import font_manager
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import FancyArrowPatch, Rectangle
+    from matplotlib.patheffects import withStroke
+
+    path = _cjk_font_file()
+    known = {f.name for f in font_manager.fontManager.ttflist}
+    if path is not None and "Noto Sans CJK SC" not in known:
+        font_manager.fontManager.addfont(str(path))
+        known = {f.name for f in font_manager.fontManager.ttflist}
+    cjk = next((name for name in _CJK_FAMILIES if name in known), None)
+    if cjk is None:
+        log.warning("no CJK font found (pip install noto-cjk-sans-otc): Chinese labels will miss glyphs")
+    families = [_LATIN_FAMILY, cjk] if cjk else [_LATIN_FAMILY]
+    return {
+        "Figure": Figure,
+        "Canvas": FigureCanvasAgg,
+        "Line2D": Line2D,
+        "Rectangle": Rectangle,
+        "Arrow": FancyArrowPatch,
+        "stroke": withStroke,
+        "families": families,
+    }
+
+
+def cjk_font_family() -> str | None:
+    """The CJK family charts fall back to for Chinese glyphs (imports matplotlib)."""
+    families = _mpl()["families"]
+    return families[1] if len(families) > 1 else None
+
+
+class _Layout:
+    """Pixel positions of the title, plot area and footnote, from line counts alone."""
+
+    def __init__(self, spec: ChartSpec) -> None:
+        n = len(spec.values)
+        line = spec.kind == "line"
+        usable_w = WIDTH_PX - 2 * _MARGIN_X
+        self.title_lines = wrap(spec.title, usable_w / _px(_TITLE_PT), 2)
+        foot_em = usable_w / _px(_NOTE_PT)
+        self.foot_lines = wrap(spec.footnote, foot_em, 2)
+        self.note_lines = wrap(spec.note, foot_em - 2.5, 2) if spec.note else []
+        self.slot = usable_w / n
+        self.tick_pt = _LINE_TICK_PT if line else (_TICK_PT if n <= 4 else _TICK_PT - 1)
+        self.tick_every = max(1, -(-n // 12)) if line else 1
+        tick_em = self.slot * self.tick_every * 0.9 / _px(self.tick_pt)
+        self.ticks = [wrap(label, tick_em, 3) for label in spec.labels]
+        tick_rows = max(len(t) for t in self.ticks)
+
+        y = 12.0
+        self.foot_y = y
+        y += _line_px(_NOTE_PT, len(self.foot_lines))
+        self.note_y = y + 4
+        if self.note_lines:
+            y += 4 + _line_px(_NOTE_PT, len(self.note_lines))
+        y += 16
+        self.tick_top = y + _line_px(self.tick_pt, tick_rows)
+        self.base = self.tick_top + 10  # the baseline the bars stand on
+        self.title_top = HEIGHT_PX - 18
+        self.plot_top = self.title_top - _line_px(_TITLE_PT, len(self.title_lines)) - 14
+        self.x0 = _MARGIN_X + self.slot / 2
+
+
+def draw_figure(spec: ChartSpec) -> Figure:
+    """Build the matplotlib Figure for a spec (not yet rendered; read its artists freely)."""
+    mpl = _mpl()
+    fig = mpl["Figure"](figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, facecolor="white")
+    mpl["Canvas"](fig)
+    families = mpl["families"]
+    lay = _Layout(spec)
+    renderer = fig.canvas.get_renderer()
+
+    def text(
+        x: float,
+        y: float,
+        s: str,
+        pt: float,
+        max_w: float | None = None,
+        bold: bool = False,
+        color: str = _INK,
+        **kw: Any,
+    ):
+        # The CJK font has no bold face: mixing bold Latin with regular CJK looks patchy, so
+        # bold text with Chinese in it is regular weight thickened by a thin outline.
+        has_cjk = any(_cjk(c) for c in s)
+        faux = bold and has_cjk
+        t = fig.text(
+            x / WIDTH_PX,
+            y / HEIGHT_PX,
+            s,
+            fontsize=pt,
+            # Latin-only text skips the CJK fallback (and its missing bold face) entirely.
+            fontfamily=families if has_cjk else families[:1],
+            fontweight="bold" if bold and not faux else "normal",
+            color=color,
+            linespacing=_LINESPACING,
+            path_effects=[mpl["stroke"](linewidth=pt * 0.05, foreground=color)] if faux else None,
+            **kw,
+        )
+        if max_w is not None:
+            # The wrap used estimated glyph widths; measure and shrink the rare misfit.
+            while t.get_fontsize() > _MIN_PT and t.get_window_extent(renderer).width > max_w:
+                t.set_fontsize(t.get_fontsize() - 1)
+        return t
+
+    usable_w = WIDTH_PX - 2 * _MARGIN_X
+    text(_MARGIN_X, lay.title_top, "\n".join(lay.title_lines), _TITLE_PT, usable_w,
+         va="top", ha="left", bold=True, gid="title")  # fmt: skip
+    text(_MARGIN_X, lay.foot_y, "\n".join(lay.foot_lines), _NOTE_PT, usable_w,
+         va="bottom", ha="left", color=_MUTED, gid="footnote")  # fmt: skip
+    if lay.note_lines:
+        swatch = mpl["Rectangle"](
+            (_MARGIN_X / WIDTH_PX, (lay.note_y + 3) / HEIGHT_PX),
+            22 / WIDTH_PX,
+            13 / HEIGHT_PX,
+            transform=fig.transFigure,
+            facecolor=_MUTED,
+            alpha=0.25,
+            edgecolor=_MUTED,
+            linestyle="--",
+            linewidth=1.5,
+            gid="note-swatch",
+        )
+        fig.add_artist(swatch)
+        text(_MARGIN_X + 30, lay.note_y, "\n".join(lay.note_lines), _NOTE_PT, usable_w - 30,
+             va="bottom", ha="left", color=_MUTED, gid="note")  # fmt: skip
+
+    fig.add_artist(
+        mpl["Line2D"](
+            [_MARGIN_X / WIDTH_PX, 1 - _MARGIN_X / WIDTH_PX],
+            [lay.base / HEIGHT_PX] * 2,
+            transform=fig.transFigure,
+            color=_RULE,
+            linewidth=1.5,
+            gid="baseline",
+        )
+    )
+    n = len(lay.ticks)
+    for i, lines in enumerate(lay.ticks):
+        if (n - 1 - i) % lay.tick_every:  # thinned from the latest period backwards
+            continue
+        # One Text per line on a shared baseline grid: va="top" would align each label by
+        # its own ink, so "WeChat" and "Alipay" would sit at different heights.
+        step = _px(lay.tick_pt) * _LINESPACING
+        first = lay.tick_top - _px(lay.tick_pt) * 0.8
+        parts = [
+            text(lay.x0 + i * lay.slot, first - j * step, line, lay.tick_pt,
+                 va="baseline", ha="center", gid="tick")  # fmt: skip
+            for j, line in enumerate(lines)
+        ]
+        max_w = lay.slot * lay.tick_every * 0.96
+        while parts[0].get_fontsize() > _MIN_PT and max(
+            t.get_window_extent(renderer).width for t in parts
+        ) > max_w:
+            for t in parts:
+                t.set_fontsize(t.get_fontsize() - 1)
+
+    if spec.kind == "line":
+        _draw_line(fig, spec, lay, mpl, text)
+    else:
+        _draw_bars(fig, spec, lay, mpl, text)
+    return fig
+
+
+def _scale(spec: ChartSpec, lay: _Layout, head_px: float, floor_px: float = 0.0) -> float:
+    """Pixels per unit of value, leaving head_px above the tallest mark for its labels."""
+    vmax = max(max(spec.values), 0.0)
+    top = vmax * (1 + _LB_EXTENSION) if any(spec.lower_bounds) else vmax
+    room = lay.plot_top - lay.base - floor_px - head_px
+    return room / top if top > 0 else 0.0
+
+
+def _draw_bars(fig: Figure, spec: ChartSpec, lay: _Layout, mpl: dict, text: Callable) -> None:
+    n = len(spec.values)
+    value_h = 6 + _line_px(_VALUE_PT, 1)
+    pct_h = 14 + _line_px(_PCT_PT, 1) if any(spec.pcts) else 0.0
+    scale = _scale(spec, lay, value_h + pct_h)
+    ext = max(spec.values) * _LB_EXTENSION * scale
+    bar_w = min(lay.slot * (0.5 if n <= 2 else 0.62), 230.0)
+    tops = []
+    for i, value in enumerate(spec.values):
+        cx = lay.x0 + i * lay.slot
+        h = max(value, 0.0) * scale
+        if spec.mode == "series":
+            color = _SERIES_NEW if i == n - 1 else _SERIES_OLD
+        else:
+            color = _PALETTE[i % len(_PALETTE)]
+        fig.add_artist(
+            mpl["Rectangle"](
+                ((cx - bar_w / 2) / WIDTH_PX, lay.base / HEIGHT_PX),
+                bar_w / WIDTH_PX,
+                h / HEIGHT_PX,
+                transform=fig.transFigure,
+                facecolor=color,
+                edgecolor=color if not spec.upper_bounds[i] else "white",
+                hatch="//" if spec.upper_bounds[i] else None,
+                linewidth=0 if not spec.upper_bounds[i] else 0.0,
+                gid="bar",
+            )
+        )
+        top = lay.base + h
+        if spec.lower_bounds[i]:
+            # Open-ended: a faded dashed box with an up arrow, so "over N" never reads exact.
+            fig.add_artist(
+                mpl["Rectangle"](
+                    ((cx - bar_w / 2) / WIDTH_PX, top / HEIGHT_PX),
+                    bar_w / WIDTH_PX,
+                    ext / HEIGHT_PX,
+                    transform=fig.transFigure,
+                    facecolor=color,
+                    alpha=0.22,
+                    edgecolor=color,
+                    linestyle="--",
+                    linewidth=1.8,
+                    gid="lower-bound",
+                )
+            )
+            fig.add_artist(
+                mpl["Arrow"](
+                    (cx / WIDTH_PX, (top + 4) / HEIGHT_PX),
+                    (cx / WIDTH_PX, (top + ext - 4) / HEIGHT_PX),
+                    transform=fig.transFigure,
+                    arrowstyle="-|>",
+                    mutation_scale=18,
+                    color=color,
+                    linewidth=2,
+                    gid="lower-bound-arrow",
+                )
+            )
+            top += ext
+        tops.append(top)
+        text(cx, top + 6, spec.value_labels[i], _VALUE_PT, lay.slot * 0.98,
+             va="bottom", ha="center", bold=True, gid="value")  # fmt: skip
+    for i, pct in enumerate(spec.pcts):
+        if not pct:
+            continue
+        y = max(tops[i], tops[i + 1]) + value_h + 8
+        a = lay.x0 + i * lay.slot + lay.slot * 0.2
+        b = lay.x0 + (i + 1) * lay.slot - lay.slot * 0.2
+        fig.add_artist(
+            mpl["Arrow"](
+                (a / WIDTH_PX, y / HEIGHT_PX),
+                (b / WIDTH_PX, y / HEIGHT_PX),
+                transform=fig.transFigure,
+                arrowstyle="-|>",
+                mutation_scale=16,
+                color=_MUTED,
+                linewidth=1.6,
+                gid="pct-arrow",
+            )
+        )
+        text((a + b) / 2, y + 4, pct, _PCT_PT, lay.slot * 0.96,
+             va="bottom", ha="center", bold=True, color=_MUTED, gid="pct")  # fmt: skip
+
+
+def _draw_line(fig: Figure, spec: ChartSpec, lay: _Layout, mpl: dict, text: Callable) -> None:
+    n = len(spec.values)
+    show_pct = any(spec.pcts) and n <= 12
+    floor = 8 + _line_px(_LINE_PCT_PT, 1) if show_pct else 8.0
+    arrow_h = 26.0 if any(spec.lower_bounds) else 0.0
+    head = 6 + _line_px(_LINE_VALUE_PT, 1) + arrow_h
+    scale = _scale(spec, lay, head, floor)
+    xs = [lay.x0 + i * lay.slot for i in range(n)]
+    ys = [lay.base + floor + max(v, 0.0) * scale for v in spec.values]
+    fig.add_artist(
+        mpl["Line2D"](
+            [x / WIDTH_PX for x in xs],
+            [y / HEIGHT_PX for y in ys],
+            transform=fig.transFigure,
+            color=_SERIES_NEW,
+            linewidth=3,
+            marker="o",
+            markersize=8,
+            markerfacecolor=_SERIES_NEW,
+            gid="line",
+        )
+    )
+    if n <= 12:
+        labelled = set(range(n))
+    else:  # too many to label each: ends and extremes
+        labelled = {0, n - 1, spec.values.index(max(spec.values)), spec.values.index(min(spec.values))}
+    for i in range(n):
+        top = ys[i]
+        if spec.lower_bounds[i]:
+            fig.add_artist(
+                mpl["Arrow"](
+                    (xs[i] / WIDTH_PX, (top + 6) / HEIGHT_PX),
+                    (xs[i] / WIDTH_PX, (top + arrow_h) / HEIGHT_PX),
+                    transform=fig.transFigure,
+                    arrowstyle="-|>",
+                    mutation_scale=14,
+                    color=_SERIES_NEW,
+                    linewidth=1.8,
+                    linestyle="--",
+                    gid="lower-bound-arrow",
+                )
+            )
+            top += arrow_h
+        if i in labelled:
+            text(xs[i], top + 6, spec.value_labels[i], _LINE_VALUE_PT, lay.slot * 1.9,
+                 va="bottom", ha="center", bold=True, gid="value")  # fmt: skip
+    if show_pct:
+        for i, pct in enumerate(spec.pcts):
+            if pct:
+                text((xs[i] + xs[i + 1]) / 2, lay.base + 6, pct, _LINE_PCT_PT, lay.slot * 0.98,
+                     va="bottom", ha="center", color=_MUTED, gid="pct")  # fmt: skip
+
+
+# --- rendering and caching ----------------------------------------------------------------
+
+_CACHE_MAX = 256
+_cache: OrderedDict[str, bytes] = OrderedDict()
+_cache_lock = threading.Lock()
+# matplotlib is not fully thread-safe: every draw, from any thread, goes through this lock.
+_render_lock = threading.Lock()
+# One worker so async renders are serialised off the event loop.
+_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chart")
+
+
+def _cache_get(key: str) -> bytes | None:
+    with _cache_lock:
+        png = _cache.get(key)
+        if png is not None:
+            _cache.move_to_end(key)
+        return png
+
+
+def _cache_put(key: str, png: bytes) -> None:
+    with _cache_lock:
+        _cache[key] = png
+        _cache.move_to_end(key)
+        while len(_cache) > _CACHE_MAX:
+            _cache.popitem(last=False)
+
+
+def clear_cache() -> None:
+    """Forget every cached PNG."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def cache_size() -> int:
+    """How many PNGs are cached."""
+    with _cache_lock:
+        return len(_cache)
+
+
+def render_spec(spec: ChartSpec) -> bytes:
+    """Draw a spec to PNG bytes, bypassing the cache (deterministic for a given spec)."""
+    from PIL import Image  # Pillow comes with matplotlib
+
+    with _render_lock:
+        fig = draw_figure(spec)
+        fig.canvas.draw()
+        w, h = fig.canvas.get_width_height()
+        # RGB without alpha (the background is opaque) and zlib level 6: ~30% less to
+        # compress than matplotlib's RGBA savefig, and no metadata, so bytes are stable.
+        image = Image.frombuffer("RGBA", (w, h), fig.canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+        image = image.convert("RGB")
+        fig.clear()
+    out = io.BytesIO()
+    image.save(out, format="PNG", compress_level=6)
+    return out.getvalue()
+
+
+def _render_cached(spec: ChartSpec) -> bytes:
+    key = spec.key
+    png = _cache_get(key)
+    if png is None:
+        png = render_spec(spec)
+        _cache_put(key, png)
+    return png
+
+
+def render_chart(answer: Answer, labels: Labels | None = None) -> bytes | None:
+    """The answer's chart as PNG bytes (cached by what is drawn), or None when it has none."""
+    spec = chart_spec(answer, labels)
+    return None if spec is None else _render_cached(spec)
+
+
+async def render_chart_async(answer: Answer, labels: Labels | None = None) -> bytes | None:
+    """Like render_chart, drawing in the single chart thread so the event loop stays free."""
+    spec = chart_spec(answer, labels)
+    if spec is None:
+        return None
+    png = _cache_get(spec.key)  # a repeat costs a dict look-up, on the loop
+    if png is not None:
+        return png
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_executor, _render_cached, spec)

@@ -1,0 +1,146 @@
+"""Understand + look up + format on the shipped store: figures, honesty, follow-ups."""
+
+import datetime as dt
+import re
+
+from bot.answer import ask
+from bot.format import render_text
+from bot.parse import merge_followup, parse_question
+
+TODAY = dt.date(2026, 11, 26)
+
+
+def facts(answer):
+    return {(f.metric, f.segment, f.platform, f.period.label, f.value, f.qualifier) for f in answer.facts}
+
+
+def test_single_figure_with_period_qualifier_and_source(fresh_db) -> None:
+    a = ask("aftermarket DAU Q3", fresh_db)
+    assert a.status == "answered"
+    assert facts(a) == {("dau", "aftermarket", None, "2019Q3", 27200, "=")}
+    text = render_text(a, fresh_db.vocabulary)
+    assert "27,200" in text and "Q3 2019" in text
+    assert "Aladdin Research Institute" in text and "2019-11-11" in text
+    assert "average per aftermarket mini program" in text
+
+
+def test_lower_bound_is_never_a_plain_number(fresh_db) -> None:
+    a = ask("car code cities Alipay", fresh_db)
+    assert facts(a) == {("cities", "ride_code", "alipay", "2019Q3", 200, ">")}
+    text = render_text(a, fresh_db.vocabulary)
+    assert "over 200 cities" in text
+    assert "latest available" in text  # no period asked: said so
+
+
+def test_chinese_question_gets_chinese_numbers(fresh_db) -> None:
+    a = ask("泛汽车小程序用户 三季度", fresh_db)
+    assert facts(a) == {("users", "pan_auto", None, "2019Q3", 283_000_000, "=")}
+    text = render_text(a, fresh_db.vocabulary)
+    assert "2.83亿" in text and "来源" in text and "阿拉丁研究院" in text
+
+
+def test_period_comparison_has_change(fresh_db) -> None:
+    a = ask("pan-car users Q2 vs Q3", fresh_db)
+    assert [(c.from_period.label, c.to_period.label, round(c.pct, 1)) for c in a.changes] == [
+        ("2019Q2", "2019Q3", 42.2)
+    ]
+    assert "+42.2%" in render_text(a, fresh_db.vocabulary)
+
+
+def test_change_word_compares_with_previous_period(fresh_db) -> None:
+    a = ask("aftermarket MAU QoQ", fresh_db)
+    assert [(c.from_value, c.to_value, round(c.pct, 1)) for c in a.changes] == [
+        (431300, 401000, -7.0)
+    ]
+
+
+def test_platform_comparison_keeps_asked_order(fresh_db) -> None:
+    a = ask("ride code users WeChat vs Alipay", fresh_db)
+    assert [f.platform for f in a.facts] == ["wechat", "alipay"]
+    assert a.query.comparison == "platforms"
+    assert not a.changes  # lower bounds: no % change invented
+
+
+def test_no_platform_answers_all_platforms(fresh_db) -> None:
+    a = ask("ride code cities", fresh_db)
+    assert {f.platform for f in a.facts} == {"wechat", "alipay"}
+
+
+def test_missing_period_is_not_found_and_lists_what_exists(fresh_db) -> None:
+    for q in ("aftermarket DAU Q1 2019", "aftermarket DAU last quarter of 2019", "aftermarket DAU 2018"):
+        a = ask(q, fresh_db, today=TODAY)
+        assert a.status == "not_found", q
+        assert a.facts == [], q
+        assert a.available == ["2019Q2", "2019Q3"], q
+        text = render_text(a, fresh_db.vocabulary)
+        assert "Q2 2019" in text and "27,200" not in text
+
+
+def test_bare_quarter_means_latest_year_with_it(fresh_db) -> None:
+    assert ask("aftermarket DAU Q2", fresh_db).facts[0].period.label == "2019Q2"
+    assert ask("aftermarket DAU Q1", fresh_db).status == "not_found"
+
+
+def test_ambiguous_metric_asks_which_market(fresh_db) -> None:
+    a = ask("users Q3", fresh_db)
+    assert a.status == "ambiguous" and not a.facts
+    assert any("pan-auto" in s for s in a.suggestions)
+    assert any("ride code" in s for s in a.suggestions)
+
+
+def test_unknown_metric_is_not_answered_with_another(fresh_db) -> None:
+    a = ask("aftermarket revenue Q3", fresh_db)
+    assert a.status == "not_found" and not a.facts
+    assert "aftermarket DAU 2019Q3" in a.suggestions
+
+
+def test_invalid_period_and_nonsense(fresh_db) -> None:
+    assert ask("aftermarket DAU Q5", fresh_db).status == "invalid"
+    nonsense = ask("purple elephants dancing", fresh_db)
+    assert nonsense.status == "invalid" and nonsense.suggestions
+    assert ask("   ", fresh_db).status == "invalid"
+
+
+def test_typos_and_synonyms(fresh_db) -> None:
+    assert facts(ask("aftermaket monthly actives 2019Q2", fresh_db)) == {
+        ("mau", "aftermarket", None, "2019Q2", 431300, "=")
+    }
+    assert facts(ask("后市场 日活 二季度", fresh_db)) == {
+        ("dau", "aftermarket", None, "2019Q2", 28500, "=")
+    }
+
+
+def test_characteristics_are_retrievable_text(fresh_db) -> None:
+    a = ask("aftermarket characteristics", fresh_db)
+    assert a.status == "answered" and len(a.notes) == 3
+    assert "regionalised" in render_text(a, fresh_db.vocabulary)
+    assert "地域" in render_text(ask("后市场 特点", fresh_db), fresh_db.vocabulary)
+
+
+def test_html_escapes_everything(fresh_db) -> None:
+    for q in ("<b>aftermarket</b> & DAU <i Q3", "<script> & revenue aftermarket", "a<b & c>d"):
+        text = render_text(ask(q, fresh_db), fresh_db.vocabulary, html=True)
+        assert set(re.findall(r"<[^>]*>", text)) <= {"<b>", "</b>", "<i>", "</i>"}, text
+        assert not re.search(r"&(?!(lt|gt|amp|quot);)", text), text
+
+
+def test_followups_reuse_the_previous_question(fresh_db) -> None:
+    vocab = fresh_db.vocabulary
+    first = parse_question("aftermarket DAU Q3", vocab)
+    again = merge_followup(first, parse_question("and Q2?", vocab))
+    assert again.metrics == ("dau",) and again.periods[0].quarter == 2
+    vs = merge_followup(parse_question("ride code users wechat", vocab), parse_question("vs Alipay", vocab))
+    assert vs.platforms == ("wechat", "alipay") and vs.comparison == "platforms"
+    zh = merge_followup(first, parse_question("in Chinese", vocab))
+    assert zh.lang == "zh" and zh.metrics == ("dau",)
+    fresh = merge_followup(first, parse_question("pan-car users", vocab))
+    assert fresh.segments == ("pan_auto",)
+
+
+def test_unanswered_questions_are_recorded(fresh_db) -> None:
+    ask("aftermarket revenue", fresh_db, chat_kind="private")
+    ask("aftermarket revenue", fresh_db, chat_kind="group")
+    ask("aftermarket DAU Q3", fresh_db)
+    rows = fresh_db.unanswered()
+    assert rows[0]["question"] == "aftermarket revenue" and rows[0]["count"] == 2
+    assert len(rows) == 1

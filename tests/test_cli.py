@@ -1,0 +1,96 @@
+"""The `marketbot` CLI through click's runner and through the installed command."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from bot.cli import cli
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+def test_ask_prints_reply(db_path) -> None:
+    result = run("ask", "aftermarket DAU Q3")
+    assert result.exit_code == 0
+    assert "27,200" in result.output and "Q3 2019" in result.output
+
+
+def test_ask_json_contract(db_path) -> None:
+    result = run("ask", "--json", "pan-car users Q2 vs Q3")
+    obj = json.loads(result.output)
+    assert obj["status"] == "answered" and obj["question"] == "pan-car users Q2 vs Q3"
+    assert {(f["period"], f["value"], f["qualifier"]) for f in obj["facts"]} == {
+        ("2019Q2", 199000000, "="), ("2019Q3", 283000000, "=")
+    }
+    assert obj["facts"][0]["source"] == {
+        "title": "Q3 2019 Pan-Automotive Industry Mini Program Report",
+        "publisher": "Aladdin Research Institute",
+        "published": "2019-11-11",
+    }
+    assert obj["changes"] == [{
+        "metric": "users", "segment": "pan_auto", "platform": None, "from_period": "2019Q2",
+        "to_period": "2019Q3", "from_value": 199000000, "to_value": 283000000, "pct": 42.2,
+    }]
+    assert isinstance(obj["text"], str) and isinstance(obj["suggestions"], list)
+    assert obj["chart"] is True
+
+
+def test_ask_not_found_exits_zero(db_path) -> None:
+    result = run("ask", "--json", "aftermarket DAU Q1 2019")
+    obj = json.loads(result.output)
+    assert result.exit_code == 0 and obj["status"] == "not_found" and obj["facts"] == []
+
+
+def test_ask_reads_stdin_one_json_per_line(db_path) -> None:
+    result = run("ask", "--json", "-", input="aftermarket DAU Q3\nQ5\n\n")
+    lines = [json.loads(x) for x in result.output.splitlines()]
+    assert [x["status"] for x in lines] == ["answered", "invalid", "invalid"]
+
+
+def test_bad_usage_exits_two(db_path) -> None:
+    assert run("ask").exit_code == 2
+    assert run("ask", "--nope", "x").exit_code == 2
+    assert run("ingest").exit_code == 2
+
+
+def test_metrics_lists_the_store(db_path) -> None:
+    result = run("metrics", "--json")
+    series = json.loads(result.output)["series"]
+    assert len(series) == 11  # 14 figures: three series have two quarters
+    dau = next(s for s in series if s["metric"] == "dau")
+    assert dau["periods"] == ["2019Q2", "2019Q3"] and dau["sources"] == ["aladdin-2019q3-pan-auto"]
+    assert "DAU" in run("metrics").output
+
+
+def test_ingest_reports_bad_rows_and_exits_one(db_path, tmp_path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("metric,segment,period,value,unit,source\nusers,pan_auto,2019Q9,1,users,x\n")
+    result = CliRunner().invoke(cli, ["ingest", str(bad)])
+    assert result.exit_code == 1
+    assert "row 2: bad period" in result.output and "nothing was changed" in result.output
+
+
+def test_unanswered_command(db_path) -> None:
+    run("ask", "aftermarket revenue")
+    run("ask", "aftermarket revenue")
+    out = run("unanswered").output
+    assert "aftermarket revenue" in out and out.split()[0] == "2"
+
+
+def test_installed_command_and_module(db_path, tmp_path) -> None:
+    exe = shutil.which("marketbot")
+    commands = [[exe]] if exe else []
+    commands.append([sys.executable, "-m", "bot"])
+    for cmd in commands:
+        out = subprocess.run(
+            [*cmd, "ask", "--json", "car code cities Alipay"],
+            capture_output=True, text=True, timeout=60, cwd=tmp_path,  # any directory works
+        )
+        assert out.returncode == 0, out.stderr
+        obj = json.loads(out.stdout)
+        assert obj["facts"][0]["value"] == 200 and obj["facts"][0]["qualifier"] == ">"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -155,6 +156,44 @@ def ingest(files: tuple[Path, ...], announce: bool, db_path: Path | None) -> Non
         sys.exit(1)
 
 
+@cli.command()
+@click.option(
+    "--webhook-url",
+    help="Public HTTPS URL for Telegram to post updates to (webhook mode; default: long polling).",
+)
+@click.option("--listen", default="127.0.0.1", show_default=True, help="Webhook listen address.")
+@click.option(
+    "--port",
+    default=8443,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Webhook listen port.",
+)
+@db_option
+def run(webhook_url: str | None, listen: str, port: int, db_path: Path | None) -> None:
+    """Run the Telegram bot (needs TELEGRAM_BOT_TOKEN).
+
+    Example:
+
+        TELEGRAM_BOT_TOKEN=123:abc marketbot run
+    """
+    from .config import Settings
+
+    settings = Settings.from_env(db_path)
+    if not settings.token:
+        click.echo("error: TELEGRAM_BOT_TOKEN is not set (get a token from @BotFather)", err=True)
+        sys.exit(2)
+    from .ops import RedactToken, configure_logging
+    from .telegram_bot import run as run_bot
+
+    configure_logging(settings.log_level)
+    redact = RedactToken(settings.token)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redact)
+    store = _open(settings.db_path)
+    run_bot(settings, store, webhook_url=webhook_url, listen=listen, port=port)
+
+
 def _announce(store, periods: list[str]) -> None:
     try:
         from .push import queue_push
@@ -188,3 +227,9 @@ def unanswered(limit: int, as_json: bool, db_path: Path | None) -> None:
         click.echo("No unanswered questions recorded.")
     for r in rows:
         click.echo(f"{r['count']:>5}  {r['status']:<10} {r['chat_kinds']:<12} {r['question']}")
+
+
+from .ops import backup, doctor  # noqa: E402
+
+cli.add_command(doctor)
+cli.add_command(backup)

@@ -1,0 +1,553 @@
+"""The Telegram surface: handlers for private chats, groups, buttons and inline mode.
+
+This layer calls the answer pipeline (parse → answer → format → chart); nothing below it
+knows about Telegram. `build_application` is the one place the Application is put together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import logging
+import re
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    Message,
+    Update,
+)
+from telegram.constants import ChatAction, ChatMemberStatus, ChatType, MessageLimit, ParseMode
+from telegram.error import ChatMigrated, Forbidden, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    ContextTypes,
+    InlineQueryHandler,
+    MessageHandler,
+    filters,
+)
+
+from . import chats
+from .answer import ask
+from .chart import has_chart, render_chart_async
+from .config import Settings
+from .db import Store
+from .format import render_text
+from .models import Answer
+
+log = logging.getLogger("marketbot")
+
+CAPTION_LIMIT = MessageLimit.CAPTION_LENGTH  # 1024
+TEXT_LIMIT = MessageLimit.MAX_TEXT_LENGTH  # 4096
+EXAMPLES = [
+    "aftermarket DAU Q3",
+    "pan-car users Q2 vs Q3",
+    "car code cities Alipay",
+    "泛汽车小程序用户 三季度",
+]
+COMMANDS_EN = [
+    BotCommand("ask", "Ask a market question, e.g. /ask aftermarket DAU Q3"),
+    BotCommand("metrics", "What I can answer"),
+    BotCommand("sources", "The reports behind the figures"),
+    BotCommand("help", "How to ask"),
+    BotCommand("start", "Welcome and examples"),
+]
+COMMANDS_ZH = [
+    BotCommand("ask", "提问市场数据，例如 /ask 后市场 日活 三季度"),
+    BotCommand("metrics", "可查询的数据"),
+    BotCommand("sources", "数据来源报告"),
+    BotCommand("help", "使用说明"),
+    BotCommand("start", "欢迎与示例"),
+]
+
+
+@dataclass
+class BotState:
+    """What the handlers share: the store, settings and per-user pacing."""
+
+    store: Store
+    settings: Settings
+    recent: dict[int, deque] = field(default_factory=dict)  # user id -> question times
+    warned: dict[int, float] = field(default_factory=dict)  # user id -> when told to slow down
+
+
+def state(context: ContextTypes.DEFAULT_TYPE) -> BotState:
+    return context.application.bot_data["state"]
+
+
+# -- replies ------------------------------------------------------------------------------
+
+
+def split_html(text: str, limit: int = TEXT_LIMIT - 96) -> list[str]:
+    """Cut a reply into messages below Telegram's limit at line ends, never inside a tag.
+
+    Every line the formatter writes has balanced tags, so line ends are safe places to cut; a
+    single line that is still too long loses its markup and is cut between entities.
+    """
+    parts: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        if len(line) > limit:
+            plain = html.escape(html.unescape(re.sub(r"<[^>]+>", "", line)), quote=False)
+            pieces = []
+            while plain:
+                cut = limit
+                amp = plain.rfind("&", 0, cut)
+                if amp != -1 and plain.find(";", amp) >= cut:
+                    cut = amp  # do not split "&amp;" in two
+                pieces.append(plain[:cut])
+                plain = plain[cut:]
+        else:
+            pieces = [line]
+        for piece in pieces:
+            candidate = f"{current}\n{piece}" if current else piece
+            if len(candidate) > limit and current:
+                parts.append(current)
+                current = piece
+            else:
+                current = candidate
+    if current.strip():
+        parts.append(current)
+    return parts or ["…"]
+
+
+def suggestion_keyboard(store: Store, suggestions: list[str]) -> InlineKeyboardMarkup | None:
+    if not suggestions:
+        return None
+    rows = [
+        [InlineKeyboardButton(s[:64], callback_data=f"q:{chats.button_id(store, s)}")]
+        for s in suggestions[:4]
+    ]
+    return InlineKeyboardMarkup(rows)
+
+
+async def send_answer(message: Message, answer: Answer, st: BotState, *, quote: bool) -> None:
+    """Send one answer: a photo with caption when it has a chart, else text (split if long)."""
+    text = render_text(answer, st.store.vocabulary, html=True)
+    markup = suggestion_keyboard(st.store, answer.suggestions)
+    if answer.status == "answered" and has_chart(answer):
+        await message.chat.send_action(ChatAction.UPLOAD_PHOTO, message_thread_id=_thread(message))
+        png = await render_chart_async(answer, labels=st.store.vocabulary.label)
+        if png:
+            if len(_visible(text)) <= CAPTION_LIMIT:
+                await message.reply_photo(
+                    png,
+                    caption=text,
+                    parse_mode=ParseMode.HTML,
+                    do_quote=quote,
+                    reply_markup=markup,
+                )
+                return
+            await message.reply_photo(png, do_quote=quote)
+            quote = False
+    chunks = split_html(text)
+    for i, chunk in enumerate(chunks):
+        await message.reply_text(
+            chunk,
+            parse_mode=ParseMode.HTML,
+            do_quote=quote and i == 0,
+            reply_markup=markup if i == len(chunks) - 1 else None,
+            disable_web_page_preview=True,
+        )
+
+
+def _visible(text: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
+
+
+def _thread(message: Message) -> int | None:
+    return message.message_thread_id if message.is_topic_message else None
+
+
+def _allowed(st: BotState, update: Update) -> bool:
+    allowed = st.settings.allowed_chats
+    if allowed is None:
+        return True
+    chat = update.effective_chat
+    user = update.effective_user
+    return bool((chat and chat.id in allowed) or (user and user.id in allowed))
+
+
+def _over_limit(st: BotState, user_id: int) -> bool:
+    """A sliding one-minute window of questions per user."""
+    now = time.monotonic()
+    times = st.recent.setdefault(user_id, deque())
+    while times and now - times[0] > 60:
+        times.popleft()
+    if len(times) >= st.settings.user_limit_per_minute:
+        return True
+    times.append(now)
+    return False
+
+
+async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
+    """The one path every question takes: allowlist, pacing, follow-up, answer, reply."""
+    st = state(context)
+    message = update.effective_message
+    chat = update.effective_chat
+    started = time.perf_counter()
+    quote = chat.type != ChatType.PRIVATE
+    if not _allowed(st, update):
+        await message.reply_text(
+            "Sorry, this bot answers only the teams it is licensed to. "
+            "Ask its owner to add this chat.",
+            do_quote=quote,
+        )
+        log.info("update chat_type=%s outcome=refused", chat.type)
+        return
+    user_id = update.effective_user.id if update.effective_user else chat.id
+    if _over_limit(st, user_id):
+        if time.monotonic() - st.warned.get(user_id, 0) > 60:
+            st.warned[user_id] = time.monotonic()
+            await message.reply_text(
+                "You are asking faster than I can answer well — please wait a minute.",
+                do_quote=quote,
+            )
+        log.info("update chat_type=%s outcome=rate_limited", chat.type)
+        return
+    previous = chats.previous_query(st.store, chat.id, st.settings.followup_ttl_seconds)
+    answer = ask(text, st.store, chat_kind=str(chat.type), previous=previous)
+    if answer.status == "answered":
+        chats.remember_query(st.store, chat.id, answer.query)
+    await send_answer(message, answer, st, quote=quote)
+    log.info(
+        "update chat_type=%s status=%s latency_ms=%.1f",
+        chat.type,
+        answer.status,
+        (time.perf_counter() - started) * 1000,
+    )
+
+
+# -- handlers -----------------------------------------------------------------------------
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Greet with what the bot knows and a few example questions as buttons."""
+    st = state(context)
+    sources = st.store.sources()
+    known = ", ".join(html.escape(s.title) for s in sources[:3]) or "no reports yet"
+    text = (
+        "<b>marketbot</b> answers market questions with exact figures from research reports, "
+        "each with its period, qualifier and source.\n"
+        f"Reports: {known}.\n\nAsk in English or Chinese, e.g.:"
+    )
+    await update.effective_message.reply_text(
+        text,
+        parse_mode=ParseMode.HTML,
+        reply_markup=suggestion_keyboard(st.store, EXAMPLES),
+        do_quote=update.effective_chat.type != ChatType.PRIVATE,
+    )
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Explain how to ask."""
+    text = (
+        "<b>How to ask</b>\n"
+        "Name a metric (users, MAU, DAU, cities…), a market (pan-auto, aftermarket, ride code, "
+        "overseas taxi), optionally a platform (WeChat, Alipay) and a period (Q3, 2019Q3, "
+        "三季度, September 2019). Compare with “Q2 vs Q3”, “change” or “WeChat vs Alipay”.\n"
+        "Follow up with “and Q2?”, “vs Alipay” or “in Chinese”.\n"
+        "In groups, use /ask, mention me or reply to my message.\n"
+        "/metrics lists what I can answer, /sources the reports."
+    )
+    await update.effective_message.reply_text(
+        text,
+        parse_mode=ParseMode.HTML,
+        do_quote=update.effective_chat.type != ChatType.PRIVATE,
+    )
+
+
+async def metrics_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """List what the store can answer."""
+    st = state(context)
+    v = st.store.vocabulary
+    lines = ["<b>What I can answer</b>"]
+    for r in st.store.catalogue():
+        where = v.label("segment", r["segment"], "en")
+        if r["platform"]:
+            where += " / " + v.label("platform", r["platform"], "en")
+        periods = ", ".join(r["periods"])
+        lines.append(
+            html.escape(
+                f"• {where}: {v.label('metric', r['metric'], 'en', short=True)} ({periods})"
+            )
+        )
+    for chunk in split_html("\n".join(lines)):
+        await update.effective_message.reply_text(
+            chunk,
+            parse_mode=ParseMode.HTML,
+            do_quote=update.effective_chat.type != ChatType.PRIVATE,
+        )
+
+
+async def sources_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """List the reports behind the figures."""
+    st = state(context)
+    lines = ["<b>Sources</b>"]
+    for s in st.store.sources():
+        lines.append(html.escape(f"• {s.title} — {s.publisher}, released {s.published}"))
+        if s.article:
+            lines.append(html.escape(f"  {s.article}"))
+    await update.effective_message.reply_text(
+        "\n".join(lines),
+        parse_mode=ParseMode.HTML,
+        do_quote=update.effective_chat.type != ChatType.PRIVATE,
+    )
+
+
+async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Answer /ask <question>."""
+    question = " ".join(context.args or [])
+    if not question.strip():
+        await update.effective_message.reply_text(
+            "Add your question after /ask, e.g. /ask aftermarket DAU Q3",
+            do_quote=update.effective_chat.type != ChatType.PRIVATE,
+        )
+        return
+    await answer_question(update, context, question)
+
+
+async def private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """In a private chat any text is a question."""
+    await answer_question(update, context, update.effective_message.text)
+
+
+async def group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """In a group answer only a mention of the bot or a reply to one of its messages."""
+    message = update.effective_message
+    me = context.bot.username or ""
+    text = message.text or ""
+    mention = f"@{me}".lower()
+    replied = message.reply_to_message
+    if mention and mention in text.lower():
+        question = re.sub(re.escape(mention), " ", text, flags=re.IGNORECASE).strip()
+    elif replied is not None and replied.from_user and replied.from_user.id == context.bot.id:
+        question = text
+    else:
+        return  # ordinary group talk
+    await answer_question(update, context, question)
+
+
+async def not_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A sticker, photo or voice note in a private chat: say what works instead of silence."""
+    await update.effective_message.reply_text(
+        "I answer text questions, e.g. “aftermarket DAU Q3”.",
+    )
+
+
+async def suggestion_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A did-you-mean or example button: answer that question."""
+    query = update.callback_query
+    st = state(context)
+    text = None
+    if query.data and query.data.startswith("q:") and query.data[2:].isdigit():
+        text = chats.button_text(st.store, int(query.data[2:]))
+    if text is None:
+        await query.answer("That button has expired — please ask again.")
+        return
+    await query.answer()
+    if query.message is None or not hasattr(query.message, "reply_text"):
+        return
+    await answer_question(update, context, text)
+
+
+async def inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Offer the answer as an article result in any chat."""
+    st = state(context)
+    question = update.inline_query.query.strip()
+    if not question:
+        await update.inline_query.answer([], cache_time=5)
+        return
+    if not _allowed(st, update):
+        result = InlineQueryResultArticle(
+            id="refused",
+            title="Not available",
+            input_message_content=InputTextMessageContent(
+                "marketbot is limited to its licensed teams."
+            ),
+        )
+        await update.inline_query.answer([result], cache_time=60, is_personal=True)
+        return
+    answer = ask(question, st.store, chat_kind="inline")
+    text = split_html(render_text(answer, st.store.vocabulary, html=True))[0]
+    title = _visible(text).split("\n", 1)[0][:120] or question[:120]
+    lines = [ln for ln in _visible(text).split("\n") if ln.strip()]
+    description = lines[1][:200] if len(lines) > 1 else ""
+    result = InlineQueryResultArticle(
+        id=str(abs(hash(text)) % 10**12),
+        title=title,
+        description=description,
+        input_message_content=InputTextMessageContent(text, parse_mode=ParseMode.HTML),
+    )
+    await update.inline_query.answer([result], cache_time=30)
+
+
+async def bot_added(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Say a short hello with examples when added to a group."""
+    change = update.my_chat_member
+    if change.chat.type not in (ChatType.GROUP, ChatType.SUPERGROUP):
+        return
+    was = change.old_chat_member.status
+    now = change.new_chat_member.status
+    joined = now in (ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR) and was in (
+        ChatMemberStatus.LEFT,
+        ChatMemberStatus.BANNED,
+    )
+    if not joined:
+        return
+    st = state(context)
+    me = context.bot.username
+    await context.bot.send_message(
+        change.chat.id,
+        f"Hello! I answer market questions with sourced figures. Ask with /ask or mention "
+        f"@{html.escape(me)}, e.g. “@{html.escape(me)} aftermarket DAU Q3”.",
+        parse_mode=ParseMode.HTML,
+        reply_markup=suggestion_keyboard(st.store, EXAMPLES),
+    )
+
+
+async def group_migrated(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Move what the bot keeps for a group to its new supergroup id."""
+    message = update.effective_message
+    old, new = (
+        (message.chat.id, message.migrate_to_chat_id)
+        if message.migrate_to_chat_id
+        else (message.migrate_from_chat_id, message.chat.id)
+    )
+    chats.migrate_chat(state(context).store, old, new)
+    context.application.migrate_chat_data(old_chat_id=old, new_chat_id=new)
+    log.info("chat migrated to a supergroup")
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the failure and tell the user, briefly; never let it stop the bot."""
+    error = context.error
+    if isinstance(error, ChatMigrated) and isinstance(update, Update) and update.effective_chat:
+        chats.migrate_chat(state(context).store, update.effective_chat.id, error.new_chat_id)
+        log.info("chat migrated while replying")
+        return
+    if isinstance(error, Forbidden):
+        log.info("blocked by a chat: %s", error.message)
+        return
+    log.error("error handling an update", exc_info=error)
+    if isinstance(update, Update) and update.effective_chat:
+        with contextlib.suppress(TelegramError):
+            await context.bot.send_message(
+                update.effective_chat.id,
+                "Sorry, something went wrong answering that. Please try again.",
+                message_thread_id=(
+                    update.effective_message.message_thread_id
+                    if update.effective_message and update.effective_message.is_topic_message
+                    else None
+                ),
+            )
+
+
+# -- the application ----------------------------------------------------------------------
+
+
+async def post_init(application: Application) -> None:
+    """Register the command menu and warm what would make the first answer slow."""
+    st: BotState = application.bot_data["state"]
+    await application.bot.set_my_commands(COMMANDS_EN)
+    await application.bot.set_my_commands(COMMANDS_ZH, language_code="zh")
+    from .periods import warm_up
+
+    await asyncio.get_running_loop().run_in_executor(None, warm_up)
+    ask("aftermarket DAU Q3", st.store, chat_kind="warmup")
+    warm = ask("pan-car users Q2 vs Q3", st.store, chat_kind="warmup")
+    await render_chart_async(warm, labels=st.store.vocabulary.label)
+    log.info(
+        "ready: %d figures, newest period %s", st.store.count_facts(), st.store.newest_period()
+    )
+
+
+def build_application(settings: Settings, store: Store) -> Application:
+    """Put the Application together: one place for handlers, limits and settings."""
+    from .ratelimit import ChatRateLimiter
+
+    if not settings.token:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    chats.ensure_schema(store)
+    application = (
+        ApplicationBuilder()
+        .token(settings.token)
+        .base_url(settings.api_base_url)
+        .base_file_url(settings.base_file_url)
+        .concurrent_updates(True)
+        .rate_limiter(ChatRateLimiter())
+        .post_init(post_init)
+        .build()
+    )
+    application.bot_data["state"] = BotState(store, settings)
+    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+    groups = filters.ChatType.GROUPS & filters.UpdateType.MESSAGE
+    application.add_handler(CommandHandler("start", start, filters=filters.UpdateType.MESSAGE))
+    application.add_handler(
+        CommandHandler("help", help_command, filters=filters.UpdateType.MESSAGE)
+    )
+    application.add_handler(
+        CommandHandler("metrics", metrics_command, filters=filters.UpdateType.MESSAGE)
+    )
+    application.add_handler(
+        CommandHandler("sources", sources_command, filters=filters.UpdateType.MESSAGE)
+    )
+    application.add_handler(CommandHandler("ask", ask_command, filters=filters.UpdateType.MESSAGE))
+    application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, group_migrated))
+    application.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, private_text))
+    application.add_handler(MessageHandler(groups & filters.TEXT & ~filters.COMMAND, group_text))
+    application.add_handler(
+        MessageHandler(private & ~filters.TEXT & ~filters.StatusUpdate.ALL, not_text)
+    )
+    application.add_handler(CallbackQueryHandler(suggestion_pressed))
+    application.add_handler(InlineQueryHandler(inline_query))
+    application.add_handler(ChatMemberHandler(bot_added, ChatMemberHandler.MY_CHAT_MEMBER))
+    application.add_error_handler(on_error)
+    return application
+
+
+def run(
+    settings: Settings,
+    store: Store,
+    *,
+    webhook_url: str | None = None,
+    listen: str = "127.0.0.1",
+    port: int = 8443,
+) -> None:
+    """Run until SIGINT/SIGTERM: long polling, or a webhook that checks the secret token."""
+    application = build_application(settings, store)
+    if settings.allowed_chats is None:
+        log.warning("MARKETBOT_ALLOWED_CHATS is not set: answering everyone")
+    else:
+        log.info("answering %d allowed chat(s)/user(s) only", len(settings.allowed_chats))
+    updates = Update.ALL_TYPES
+    if webhook_url:
+        # Telegram sends this secret in a header; PTB rejects requests without it (403).
+        secret = settings.webhook_secret or secrets.token_urlsafe(32)
+        path = (
+            webhook_url.rstrip("/").rsplit("/", 1)[-1]
+            if "/" in webhook_url.split("//", 1)[-1]
+            else ""
+        )
+        application.run_webhook(
+            listen=listen,
+            port=port,
+            url_path=path,
+            webhook_url=webhook_url,
+            secret_token=secret,
+            allowed_updates=updates,
+        )
+    else:
+        application.run_polling(allowed_updates=updates)

@@ -9,7 +9,7 @@ from rapidfuzz import fuzz, process
 
 from .models import PeriodSpec, Query
 from .periods import PeriodError, find_periods
-from .vocab import Term, Vocabulary, is_cjk, normalize, tokenize_latin
+from .vocab import Term, Vocabulary, is_cjk, normalize
 
 MAX_QUESTION = 500  # characters considered; longer input is cut, never rejected
 FUZZY_CUTOFF = 84
@@ -17,6 +17,7 @@ FUZZY_CUTOFF = 84
 # Emoji, symbols and punctuation carry no meaning here; keep / . ' - inside words.
 _NOISE_RE = re.compile(r"[^\w\s/.'\-\u4e00-\u9fff\u3400-\u4dbf]|_")
 _CJK_RUN_RE = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]+")
+_LATIN_WORD_RE = re.compile(r"[a-z0-9]+(?:['./][a-z0-9]+)*\.?")
 
 
 def _cjk_terms(text: str, vocab: Vocabulary) -> tuple[list[tuple[int, Term]], list[str]]:
@@ -45,47 +46,38 @@ def _cjk_terms(text: str, vocab: Vocabulary) -> tuple[list[tuple[int, Term]], li
 
 
 def _latin_terms(text: str, vocab: Vocabulary) -> tuple[list[tuple[int, Term]], list[str]]:
-    """Longest-first n-gram match over latin words, then typo tolerance for the rest."""
-    words = [
-        (m.start(), m.group(0)) for m in re.finditer(r"[a-z0-9]+(?:['./-][a-z0-9]+)*\.?", text)
-    ]
+    """Correct typos word by word, then match the longest known phrases first."""
+    words = [(m.start(), m.group(0).rstrip(".")) for m in _LATIN_WORD_RE.finditer(text)]
+    fixed = [_corrected(w, vocab) for _, w in words]
     found: list[tuple[int, Term]] = []
     unknown: list[str] = []
     i = 0
     while i < len(words):
         for n in range(min(vocab.max_words, len(words) - i), 0, -1):
-            phrase = tuple(w for _, w in words[i : i + n])
-            term = vocab.words.get(phrase) or (
-                vocab.words.get(tuple(tokenize_latin(" ".join(phrase).rstrip("."))))
-            )
+            term = vocab.words.get(tuple(fixed[i : i + n]))
             if term:
                 if term.kind != "filler":
                     found.append((words[i][0], term))
                 i += n
                 break
         else:
-            word = words[i][1].rstrip(".")
-            term = _fuzzy(word, vocab)
-            if term:
-                found.append((words[i][0], term))
-            elif not word.isdigit():
-                unknown.append(word)
+            if not words[i][1].isdigit():
+                unknown.append(words[i][1])
             i += 1
     return found, unknown
 
 
-def _fuzzy(word: str, vocab: Vocabulary) -> Term | None:
-    if len(word) < 4 or not vocab.fuzzy_choices:
-        return None
-    # A plural or a stray hyphen is the commonest slip: try the exact forms first.
-    for variant in (word.rstrip("s"), word.replace("-", ""), word + "s"):
-        term = vocab.words.get((variant,))
-        if term:
-            return term
+def _corrected(word: str, vocab: Vocabulary) -> str:
+    """The known word a typo most likely meant ("aftermaket" → "aftermarket"), else the word."""
+    if len(word) < 4 or word.isdigit() or word in vocab.known_words or (word,) in vocab.words:
+        return word
+    # A plural is the commonest slip: try the exact singular first.
+    if word.endswith("s") and (word[:-1],) in vocab.words:
+        return word[:-1]
     hit = process.extractOne(
         word, vocab.fuzzy_choices, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF
     )
-    return vocab.fuzzy_terms[hit[0]] if hit else None
+    return hit[0] if hit else word
 
 
 def _unique(items: list[str]) -> tuple[str, ...]:
@@ -108,7 +100,8 @@ def parse_question(text: str, vocab: Vocabulary, today: dt.date | None = None) -
         return Query(text=original, lang=lang, error=f"period:{e}")
 
     cjk_found, cjk_unknown = _cjk_terms(rest, vocab)
-    latin_found, latin_unknown = _latin_terms(_CJK_RUN_RE.sub(" ", rest), vocab)
+    # Periods are found first (they use hyphens: 2019-08); then "ride-code" is "ride code".
+    latin_found, latin_unknown = _latin_terms(_CJK_RUN_RE.sub(" ", rest).replace("-", " "), vocab)
     terms = sorted(cjk_found + latin_found, key=lambda t: t[0])
 
     by_kind: dict[str, list[str]] = {}

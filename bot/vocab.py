@@ -51,13 +51,13 @@ class Vocabulary:
     words: dict[tuple[str, ...], Term] = field(default_factory=dict)  # latin phrases by words
     cjk: dict[str, Term] = field(default_factory=dict)  # CJK phrases by string
     labels: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    known_words: set[str] = field(default_factory=set)
     max_words: int = 1
     max_cjk: int = 1
-    fuzzy_choices: list[str] = field(default_factory=list)  # single latin words worth fuzzing
-    fuzzy_terms: dict[str, Term] = field(default_factory=dict)
+    fuzzy_choices: list[str] = field(default_factory=list)  # known latin words worth fuzzing
 
     def add(self, kind: str, key: str, phrase: str) -> None:
-        phrase = normalize(phrase)
+        phrase = normalize(phrase).replace("-", " ")  # "pan-car" and "pan car" are one phrase
         if not phrase:
             return
         term = Term(kind, key)
@@ -70,11 +70,11 @@ class Vocabulary:
             return
         self.words.setdefault(words, term)
         self.max_words = max(self.max_words, len(words))
-        # Typos are caught on single meaningful words long enough to tell apart.
-        if len(words) == 1 and kind != "filler" and len(words[0]) >= 4:
-            if words[0] not in self.fuzzy_terms:
-                self.fuzzy_choices.append(words[0])
-            self.fuzzy_terms.setdefault(words[0], term)
+        # Typos are corrected word by word towards words long enough to tell apart.
+        for word in words:
+            if len(word) >= 4 and word not in self.known_words:
+                self.known_words.add(word)
+                self.fuzzy_choices.append(word)
 
     def add_key(self, kind: str, key: str) -> None:
         """Make a stored key askable by its own name (``used_car`` as "used car")."""

@@ -83,8 +83,13 @@ def button_text(store: Store, ident: int) -> str | None:
 
 
 def migrate_chat(store: Store, old_id: int, new_id: int) -> None:
-    """Move everything kept for a group to its new supergroup id (old rows win no conflict)."""
+    """Move everything kept for a group to its new supergroup id.
+
+    Telegram sends two service messages (one in each chat), so this runs twice: the second
+    time nothing is left under the old id and nothing changes.
+    """
     with store.transaction() as conn:
         for table, column in CHAT_TABLES:
-            conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (new_id,))
-            conn.execute(f"UPDATE {table} SET {column} = ? WHERE {column} = ?", (new_id, old_id))
+            conn.execute(
+                f"UPDATE OR REPLACE {table} SET {column} = ? WHERE {column} = ?", (new_id, old_id)
+            )

@@ -206,6 +206,62 @@ def _announce(store, periods: list[str]) -> None:
 
 
 @cli.command()
+@click.option("--period", help="Quarter to summarise, e.g. 2019Q3 (default: the newest stored).")
+@click.option("--topic", help="Only this market, e.g. aftermarket or 后市场 (default: all).")
+@click.option("--status", "show_status", is_flag=True, help="Show each push's delivery counts.")
+@click.option(
+    "--drain", is_flag=True, help="Deliver the outbox now, without a running bot (needs a token)."
+)
+@db_option
+def push(
+    period: str | None, topic: str | None, show_status: bool, drain: bool, db_path: Path | None
+) -> None:
+    """Queue a quarterly summary for subscribers, show delivery status, or deliver it.
+
+    Example:
+
+        marketbot push --period 2019Q3
+
+        marketbot push --status
+
+        TELEGRAM_BOT_TOKEN=123:abc marketbot push --drain
+    """
+    from . import push as pushes
+    from .config import Settings
+
+    settings = Settings.from_env(db_path)
+    store = _open(settings.db_path)
+    pushes.ensure_schema(store)
+    if show_status or drain:
+        if period or topic:
+            raise click.UsageError("--period/--topic queue a push; use them without --status/--drain")
+    else:
+        try:
+            push_id, chats = pushes.queue_push(store, period=period, topic=topic)
+        except ValueError as e:
+            raise click.ClickException(str(e)) from None
+        click.echo(f"queued push {push_id} to {chats} chat(s)")
+        return
+    if drain:
+        if not settings.token:
+            click.echo("error: TELEGRAM_BOT_TOKEN is not set", err=True)
+            sys.exit(2)
+        stats = pushes.cli_drain(store, settings, click.progressbar)
+        click.echo(
+            f"sent {stats.sent}, failed {stats.failed}, retried {stats.retried}, "
+            f"rate-limited {stats.rate_limited}, migrated {stats.migrated}"
+        )
+    rows = pushes.push_status(store)
+    if not rows:
+        click.echo("No pushes queued yet.")
+    for r in rows:
+        click.echo(
+            f"push {r['id']:>4}  {r['period']}  {r['topic']:<14} {r['status']:<8} "
+            f"delivered {r['delivered']:>6}  pending {r['pending']:>6}  failed {r['failed']:>6}"
+        )
+
+
+@cli.command()
 @click.option("--limit", default=30, show_default=True, help="How many rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @db_option

@@ -50,8 +50,8 @@ class Settings(NamedTuple):
             allowed_chats=_parse_ids(allowed) if allowed else None,
             log_level=(os.environ.get("MARKETBOT_LOG_LEVEL") or "INFO").upper(),
             webhook_secret=os.environ.get("MARKETBOT_WEBHOOK_SECRET") or None,
-            user_limit_per_minute=int(os.environ.get("MARKETBOT_USER_LIMIT", "20")),
-            followup_ttl_seconds=int(os.environ.get("MARKETBOT_FOLLOWUP_TTL", "1800")),
+            user_limit_per_minute=int(os.environ.get("MARKETBOT_USER_LIMIT") or "20"),
+            followup_ttl_seconds=int(os.environ.get("MARKETBOT_FOLLOWUP_TTL") or "1800"),
         )
 
     @property

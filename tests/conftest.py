@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot.db import Store, open_store
+from tests.fake_bot_api import FakeBotApi
 
 
 @pytest.fixture
@@ -23,3 +25,14 @@ def fresh_db(db_path: Path) -> Store:
     store = open_store(db_path)
     yield store
     store.close()
+
+
+@pytest.fixture
+async def fake_api() -> AsyncIterator[FakeBotApi]:
+    """A fake Telegram Bot API server on 127.0.0.1 (random port), stopped after the test.
+
+    Point a PTB Application at it with ``fake_api.application_builder()`` (see
+    tests/fake_bot_api.py for pushing updates, recorded requests and fault injection).
+    """
+    async with FakeBotApi() as server:
+        yield server

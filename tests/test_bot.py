@@ -242,7 +242,12 @@ async def test_group_migration_moves_follow_up_state(bot: Running) -> None:
     await bot.say(api.make_group_message(f"@{BOT} aftermarket DAU Q3", chat_id=old,
                                          chat_type="group"))
     api.push_updates(api.make_migration_updates(old, new))
-    await asyncio.sleep(0.5)
+    for _ in range(100):  # both service messages handled: the state now lives under `new`
+        rows = bot.store.conn.execute("SELECT chat_id FROM chat_state").fetchall()
+        if rows == [(new,)]:
+            break
+        await asyncio.sleep(0.05)
+    assert rows == [(new,)]
     [reply] = await bot.say(api.make_group_message(f"@{BOT} and Q2?", chat_id=new))
     assert "28,500" in visible(reply.params["text"])
 

@@ -17,8 +17,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot import chart  # noqa: E402
-from bot.models import Answer, Change, Fact, Period, Query, Source  # noqa: E402
+from bot import chart
+from bot.models import Answer, Change, Fact, Period, Query, Source
 
 TARGET_RENDER_MEDIAN_MS = 60.0
 TARGET_CACHED_US = 1000.0

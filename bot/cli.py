@@ -234,7 +234,9 @@ def push(
     pushes.ensure_schema(store)
     if show_status or drain:
         if period or topic:
-            raise click.UsageError("--period/--topic queue a push; use them without --status/--drain")
+            raise click.UsageError(
+                "--period/--topic queue a push; use them without --status/--drain"
+            )
     else:
         try:
             push_id, chats = pushes.queue_push(store, period=period, topic=topic)

@@ -46,6 +46,8 @@ from .config import Settings
 from .db import Store
 from .format import render_text
 from .models import Answer
+from .push import start_outbox
+from .subscriptions import add_subscription_handlers
 
 log = logging.getLogger("marketbot")
 
@@ -472,6 +474,7 @@ async def post_init(application: Application) -> None:
     log.info(
         "ready: %d figures, newest period %s", st.store.count_facts(), st.store.newest_period()
     )
+    start_outbox(application)
 
 
 def build_application(settings: Settings, store: Store) -> Application:
@@ -514,6 +517,7 @@ def build_application(settings: Settings, store: Store) -> Application:
     application.add_handler(CallbackQueryHandler(suggestion_pressed))
     application.add_handler(InlineQueryHandler(inline_query))
     application.add_handler(ChatMemberHandler(bot_added, ChatMemberHandler.MY_CHAT_MEMBER))
+    add_subscription_handlers(application)
     application.add_error_handler(on_error)
     return application
 

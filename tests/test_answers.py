@@ -11,7 +11,10 @@ TODAY = dt.date(2026, 11, 26)
 
 
 def facts(answer):
-    return {(f.metric, f.segment, f.platform, f.period.label, f.value, f.qualifier) for f in answer.facts}
+    return {
+        (f.metric, f.segment, f.platform, f.period.label, f.value, f.qualifier)
+        for f in answer.facts
+    }
 
 
 def test_single_figure_with_period_qualifier_and_source(fresh_db) -> None:
@@ -67,7 +70,11 @@ def test_no_platform_answers_all_platforms(fresh_db) -> None:
 
 
 def test_missing_period_is_not_found_and_lists_what_exists(fresh_db) -> None:
-    for q in ("aftermarket DAU Q1 2019", "aftermarket DAU last quarter of 2019", "aftermarket DAU 2018"):
+    for q in (
+        "aftermarket DAU Q1 2019",
+        "aftermarket DAU last quarter of 2019",
+        "aftermarket DAU 2018",
+    ):
         a = ask(q, fresh_db, today=TODAY)
         assert a.status == "not_found", q
         assert a.facts == [], q
@@ -129,7 +136,9 @@ def test_followups_reuse_the_previous_question(fresh_db) -> None:
     first = parse_question("aftermarket DAU Q3", vocab)
     again = merge_followup(first, parse_question("and Q2?", vocab))
     assert again.metrics == ("dau",) and again.periods[0].quarter == 2
-    vs = merge_followup(parse_question("ride code users wechat", vocab), parse_question("vs Alipay", vocab))
+    vs = merge_followup(
+        parse_question("ride code users wechat", vocab), parse_question("vs Alipay", vocab)
+    )
     assert vs.platforms == ("wechat", "alipay") and vs.comparison == "platforms"
     zh = merge_followup(first, parse_question("in Chinese", vocab))
     assert zh.lang == "zh" and zh.metrics == ("dau",)

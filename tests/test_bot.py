@@ -25,21 +25,33 @@ class Running:
     app: object
     store: object
 
-    async def say(self, update: dict, method: str = "sendMessage", count: int = 1,
-                  chat_id: int | None = None, timeout: float = 8.0):
+    async def say(
+        self,
+        update: dict,
+        method: str = "sendMessage",
+        count: int = 1,
+        chat_id: int | None = None,
+        timeout: float = 8.0,
+    ):
         """Push one update and wait for the bot's reply request(s) that follow it."""
         import time
 
         since = time.monotonic()
         self.api.push_update(update)
-        return await self.api.wait_for(method, count=count, chat_id=chat_id, since=since,
-                                       timeout=timeout)
+        return await self.api.wait_for(
+            method, count=count, chat_id=chat_id, since=since, timeout=timeout
+        )
 
 
 def settings_for(api: FakeBotApi, db: Path, **overrides) -> Settings:
     base = Settings(
-        token=api.token, api_base_url=api.base_url, db_path=db, allowed_chats=None,
-        log_level="INFO", webhook_secret=None, user_limit_per_minute=20,
+        token=api.token,
+        api_base_url=api.base_url,
+        db_path=db,
+        allowed_chats=None,
+        log_level="INFO",
+        webhook_secret=None,
+        user_limit_per_minute=20,
         followup_ttl_seconds=1800,
     )
     return base._replace(**overrides)
@@ -217,9 +229,7 @@ async def test_group_answers_only_when_addressed(bot: Running) -> None:
     assert reply.params["reply_parameters"]["message_id"]  # quotes the asking message
     [cmd] = await bot.say(api.make_group_message(f"/ask@{BOT} aftermarket MAU Q3"))
     assert "401,000" in visible(cmd.params["text"])
-    [by_reply] = await bot.say(
-        api.make_group_message("and Q2?", reply_to_message=reply.result)
-    )
+    [by_reply] = await bot.say(api.make_group_message("and Q2?", reply_to_message=reply.result))
     assert "431,300" in visible(by_reply.params["text"])  # the chat's last question was MAU
     assert len(api.sent("sendMessage")) == 3  # the unaddressed message got nothing
 
@@ -239,8 +249,9 @@ async def test_hello_when_added_to_group(bot: Running) -> None:
 async def test_group_migration_moves_follow_up_state(bot: Running) -> None:
     api = bot.api
     old, new = -4001, -1004001
-    await bot.say(api.make_group_message(f"@{BOT} aftermarket DAU Q3", chat_id=old,
-                                         chat_type="group"))
+    await bot.say(
+        api.make_group_message(f"@{BOT} aftermarket DAU Q3", chat_id=old, chat_type="group")
+    )
     api.push_updates(api.make_migration_updates(old, new))
     for _ in range(100):  # both service messages handled: the state now lives under `new`
         rows = bot.store.conn.execute("SELECT chat_id FROM chat_state").fetchall()
@@ -279,8 +290,10 @@ async def test_retry_after_delays_only_that_chat(bot: Running) -> None:
     [fast] = await bot.say(other, chat_id=555)
     assert fast.ok and "401,000" in visible(fast.params["text"])
     assert not api.sent("sendMessage", chat_id=DEFAULT_USER_ID, ok=True)  # still waiting
-    [late] = await api.wait_for(lambda r: r.method == "sendMessage" and r.ok
-                                and r.params.get("chat_id") == DEFAULT_USER_ID, timeout=6)
+    [late] = await api.wait_for(
+        lambda r: r.method == "sendMessage" and r.ok and r.params.get("chat_id") == DEFAULT_USER_ID,
+        timeout=6,
+    )
     assert "27,200" in visible(late.params["text"])
 
 

@@ -25,17 +25,26 @@ def test_ask_json_contract(db_path) -> None:
     obj = json.loads(result.output)
     assert obj["status"] == "answered" and obj["question"] == "pan-car users Q2 vs Q3"
     assert {(f["period"], f["value"], f["qualifier"]) for f in obj["facts"]} == {
-        ("2019Q2", 199000000, "="), ("2019Q3", 283000000, "=")
+        ("2019Q2", 199000000, "="),
+        ("2019Q3", 283000000, "="),
     }
     assert obj["facts"][0]["source"] == {
         "title": "Q3 2019 Pan-Automotive Industry Mini Program Report",
         "publisher": "Aladdin Research Institute",
         "published": "2019-11-11",
     }
-    assert obj["changes"] == [{
-        "metric": "users", "segment": "pan_auto", "platform": None, "from_period": "2019Q2",
-        "to_period": "2019Q3", "from_value": 199000000, "to_value": 283000000, "pct": 42.2,
-    }]
+    assert obj["changes"] == [
+        {
+            "metric": "users",
+            "segment": "pan_auto",
+            "platform": None,
+            "from_period": "2019Q2",
+            "to_period": "2019Q3",
+            "from_value": 199000000,
+            "to_value": 283000000,
+            "pct": 42.2,
+        }
+    ]
     assert isinstance(obj["text"], str) and isinstance(obj["suggestions"], list)
     assert obj["chart"] is True
 
@@ -89,7 +98,10 @@ def test_installed_command_and_module(db_path, tmp_path) -> None:
     for cmd in commands:
         out = subprocess.run(
             [*cmd, "ask", "--json", "car code cities Alipay"],
-            capture_output=True, text=True, timeout=60, cwd=tmp_path,  # any directory works
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,  # any directory works
         )
         assert out.returncode == 0, out.stderr
         obj = json.loads(out.stdout)

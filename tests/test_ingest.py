@@ -9,8 +9,10 @@ from bot.answer import ask
 from bot.ingest import IngestError, ingest_file
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample-ingest.csv"
-HEADER = ("metric,segment,platform,period,value,qualifier,unit,source,stated_pct,note,note_zh,"
-          "source_title,source_publisher,source_published\n")
+HEADER = (
+    "metric,segment,platform,period,value,qualifier,unit,source,stated_pct,note,note_zh,"
+    "source_title,source_publisher,source_published\n"
+)
 SRC = "src-x,Report X,Publisher X,2020-02-01"
 
 
@@ -56,15 +58,18 @@ def test_correction_replaces_value_and_keeps_provenance(fresh_db, tmp_path) -> N
 
 def test_every_bad_row_is_reported_and_nothing_changes(fresh_db, tmp_path) -> None:
     before = snapshot(fresh_db)
-    path = write(tmp_path, [
-        f"users,pan_auto,,2019Q4,100,=,users,src-x,,,,{SRC.split(',', 1)[1]}",  # fine
-        f"users,pan_auto,,2019Q9,100,=,users,src-x,,,,{SRC.split(',', 1)[1]}",  # bad period
-        f"dau,aftermarket,,2019Q4,lots,=,users,src-x,,,,{SRC.split(',', 1)[1]}",  # not a number
-        f"dau,aftermarket,,2019Q3,5,=,furlongs,src-x,,,,{SRC.split(',', 1)[1]}",  # unknown unit
-        "mau,aftermarket,,2019Q4,5,=,users,,,,,,,",  # missing source
-        f"mau,aftermarket,,2019Q4,5,>=,users,src-x,,,,{SRC.split(',', 1)[1]}",  # bad qualifier
-        "mau,aftermarket,,2019Q1,5,=,users,nowhere,,,,,,",  # unknown source
-    ])
+    path = write(
+        tmp_path,
+        [
+            f"users,pan_auto,,2019Q4,100,=,users,src-x,,,,{SRC.split(',', 1)[1]}",  # fine
+            f"users,pan_auto,,2019Q9,100,=,users,src-x,,,,{SRC.split(',', 1)[1]}",  # bad period
+            f"dau,aftermarket,,2019Q4,lots,=,users,src-x,,,,{SRC.split(',', 1)[1]}",  # not a number
+            f"dau,aftermarket,,2019Q3,5,=,furlongs,src-x,,,,{SRC.split(',', 1)[1]}",  # unknown unit
+            "mau,aftermarket,,2019Q4,5,=,users,,,,,,,",  # missing source
+            f"mau,aftermarket,,2019Q4,5,>=,users,src-x,,,,{SRC.split(',', 1)[1]}",  # bad qualifier
+            "mau,aftermarket,,2019Q1,5,=,users,nowhere,,,,,,",  # unknown source
+        ],
+    )
     with pytest.raises(IngestError) as err:
         ingest_file(fresh_db, path)
     rows = {row: reason for row, reason in err.value.errors}
@@ -116,12 +121,30 @@ def test_shipped_growth_rate_matches(fresh_db) -> None:
 
 def test_xlsx_with_sources_sheet(fresh_db, tmp_path) -> None:
     path = tmp_path / "report.xlsx"
-    facts = pd.DataFrame([
-        {"metric": "cities", "segment": "ride_code", "platform": "wechat", "period": "2019Q4",
-         "value": 150, "qualifier": ">", "unit": "cities", "source": "xl-src"},
-    ])
-    sources = pd.DataFrame([{"id": "xl-src", "title": "Excel Report", "publisher": "XL Research",
-                             "published": "2020-01-15"}])
+    facts = pd.DataFrame(
+        [
+            {
+                "metric": "cities",
+                "segment": "ride_code",
+                "platform": "wechat",
+                "period": "2019Q4",
+                "value": 150,
+                "qualifier": ">",
+                "unit": "cities",
+                "source": "xl-src",
+            },
+        ]
+    )
+    sources = pd.DataFrame(
+        [
+            {
+                "id": "xl-src",
+                "title": "Excel Report",
+                "publisher": "XL Research",
+                "published": "2020-01-15",
+            }
+        ]
+    )
     with pd.ExcelWriter(path) as writer:
         facts.to_excel(writer, sheet_name="facts", index=False)
         sources.to_excel(writer, sheet_name="sources", index=False)

@@ -289,7 +289,7 @@ def test_doctor_without_token_fails_with_clear_message(fresh_db, db_path: Path, 
 @pytest.mark.parametrize(
     ("name", "value", "expect"),
     [
-        ("MARKETBOT_USER_LIMIT", "", "MARKETBOT_USER_LIMIT"),
+        ("MARKETBOT_USER_LIMIT", "many", "MARKETBOT_USER_LIMIT"),  # empty means unset
         ("MARKETBOT_ALLOWED_CHATS", "12,abc", "MARKETBOT_ALLOWED_CHATS"),
         ("MARKETBOT_LOG_LEVEL", "chatty", "MARKETBOT_LOG_LEVEL"),
         ("MARKETBOT_WEBHOOK_SECRET", "has spaces!", "MARKETBOT_WEBHOOK_SECRET"),

@@ -17,9 +17,11 @@ import threading
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import astuple, dataclass
 from functools import cache
+from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -847,6 +849,28 @@ _cache_lock = threading.Lock()
 _render_lock = threading.Lock()
 # One worker so async renders are serialised off the event loop.
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chart")
+# The bot draws in a separate process: a draw in a thread holds the GIL for tens of ms and
+# stretched text replies' p99 to ~200 ms while charts were in flight (benchmarks/bench_bot.py).
+_process: ProcessPoolExecutor | None = None
+_process_lock = threading.Lock()
+
+
+def _render_process() -> ProcessPoolExecutor:
+    global _process
+    with _process_lock:
+        if _process is None:
+            # "spawn": a fresh interpreter, safe beside the bot's threads (fork is not).
+            _process = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+        return _process
+
+
+def shutdown_renderer() -> None:
+    """Stop the chart process (the bot calls this when it stops)."""
+    global _process
+    with _process_lock:
+        if _process is not None:
+            _process.shutdown(wait=False, cancel_futures=True)
+            _process = None
 
 
 def _cache_get(key: str) -> bytes | None:
@@ -938,7 +962,7 @@ def render_chart(answer: Answer, labels: Labels | None = None) -> bytes | None:
 
 
 async def render_chart_async(answer: Answer, labels: Labels | None = None) -> bytes | None:
-    """Like render_chart, drawing in the single chart thread so the event loop stays free."""
+    """Like render_chart, drawing in a separate chart process so the event loop stays free."""
     spec = chart_spec(answer, labels)
     if spec is None:
         return None
@@ -946,4 +970,10 @@ async def render_chart_async(answer: Answer, labels: Labels | None = None) -> by
     if png is not None:
         return png
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_executor, _render_cached, spec)
+    try:
+        png = await loop.run_in_executor(_render_process(), render_spec, spec)
+    except BrokenProcessPool:  # the process died (e.g. killed): draw here rather than fail
+        shutdown_renderer()
+        png = await loop.run_in_executor(_executor, render_spec, spec)
+    _cache_put(spec.key, png)
+    return png

@@ -492,6 +492,7 @@ def build_application(settings: Settings, store: Store) -> Application:
         .concurrent_updates(True)
         .rate_limiter(ChatRateLimiter())
         .post_init(post_init)
+        .post_shutdown(_stop_renderer)
         .build()
     )
     application.bot_data["state"] = BotState(store, settings)
@@ -520,6 +521,13 @@ def build_application(settings: Settings, store: Store) -> Application:
     add_subscription_handlers(application)
     application.add_error_handler(on_error)
     return application
+
+
+async def _stop_renderer(application: Application) -> None:
+    """Stop the chart process with the bot."""
+    from .chart import shutdown_renderer
+
+    shutdown_renderer()
 
 
 def run(

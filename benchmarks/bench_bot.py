@@ -87,17 +87,20 @@ def chat_of(record: RecordedRequest) -> int | None:
 
 
 class RenderCounter:
-    """Counts chart renders (cache misses) by wrapping bot.chart.render_spec in this process."""
+    """Counts chart renders (cache misses): each fresh PNG is put into the cache once.
+
+    Renders happen in the chart process, so the count is taken where their result lands.
+    """
 
     def __init__(self) -> None:
         self.count = 0
-        self._orig = chart.render_spec
+        self._orig = chart._cache_put
 
-        def counted(spec: chart.ChartSpec) -> bytes:
+        def counted(key: str, png: bytes) -> None:
             self.count += 1
-            return self._orig(spec)
+            self._orig(key, png)
 
-        chart.render_spec = counted
+        chart._cache_put = counted
 
 
 # -- 1. throughput ---------------------------------------------------------------------------

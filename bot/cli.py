@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
@@ -183,13 +182,14 @@ def run(webhook_url: str | None, listen: str, port: int, db_path: Path | None) -
     if not settings.token:
         click.echo("error: TELEGRAM_BOT_TOKEN is not set (get a token from @BotFather)", err=True)
         sys.exit(2)
-    from .ops import RedactToken, configure_logging
+    from .ops import configure_logging
     from .telegram_bot import run as run_bot
 
-    configure_logging(settings.log_level)
-    redact = RedactToken(settings.token)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(redact)
+    try:
+        configure_logging(settings.log_level, token=settings.token)
+    except ValueError as e:
+        click.echo(f"error: MARKETBOT_LOG_LEVEL: {e}", err=True)
+        sys.exit(2)
     store = _open(settings.db_path)
     run_bot(settings, store, webhook_url=webhook_url, listen=listen, port=port)
 

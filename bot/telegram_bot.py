@@ -15,6 +15,7 @@ import secrets
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from telegram import (
     BotCommand,
@@ -544,22 +545,24 @@ def run(
         log.warning("MARKETBOT_ALLOWED_CHATS is not set: answering everyone")
     else:
         log.info("answering %d allowed chat(s)/user(s) only", len(settings.allowed_chats))
-    updates = Update.ALL_TYPES
     if webhook_url:
-        # Telegram sends this secret in a header; PTB rejects requests without it (403).
-        secret = settings.webhook_secret or secrets.token_urlsafe(32)
-        path = (
-            webhook_url.rstrip("/").rsplit("/", 1)[-1]
-            if "/" in webhook_url.split("//", 1)[-1]
-            else ""
-        )
-        application.run_webhook(
-            listen=listen,
-            port=port,
-            url_path=path,
-            webhook_url=webhook_url,
-            secret_token=secret,
-            allowed_updates=updates,
-        )
+        application.run_webhook(**webhook_options(settings, webhook_url, listen, port))
     else:
-        application.run_polling(allowed_updates=updates)
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
+
+
+def webhook_options(settings: Settings, webhook_url: str, listen: str, port: int) -> dict:
+    """Arguments for PTB's webhook server: the URL's path, and a secret token always set.
+
+    Telegram echoes the secret in the X-Telegram-Bot-Api-Secret-Token header and PTB answers
+    403 to a request without it; with no MARKETBOT_WEBHOOK_SECRET a random one is made.
+    """
+    path = urlsplit(webhook_url).path.strip("/")
+    return {
+        "listen": listen,
+        "port": port,
+        "url_path": path,
+        "webhook_url": webhook_url,
+        "secret_token": settings.webhook_secret or secrets.token_urlsafe(32),
+        "allowed_updates": Update.ALL_TYPES,
+    }

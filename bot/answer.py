@@ -47,8 +47,7 @@ def suggestion(store: Store, key: Key, lang: Lang, period: Period | None = None)
 def _suggest(store: Store, keys: list[Key], lang: Lang) -> list[str]:
     out = []
     for key in keys[:MAX_SUGGESTIONS]:
-        periods = store.periods(*key)
-        out.append(suggestion(store, key, lang, periods[-1] if periods else None))
+        out.append(suggestion(store, key, lang, store.last_period(*key)))
     return out
 
 

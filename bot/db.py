@@ -10,8 +10,6 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import sqlite_utils
-
 from .config import default_db_path
 from .models import Fact, Note, Period, Source
 from .vocab import Vocabulary, data_dir, load_vocabulary
@@ -85,7 +83,6 @@ class Store:
         conn = sqlite3.connect(
             str(path), check_same_thread=check_same_thread, isolation_level=None, timeout=30
         )
-        self.db = sqlite_utils.Database(conn)
         self.conn = conn
         self.lock = threading.RLock()  # one connection shared by the bot's threads
         conn.execute("PRAGMA journal_mode=WAL")
@@ -94,6 +91,23 @@ class Store:
         conn.executescript(_SCHEMA)
         self._sources: dict[str, Source] = {}
         self._vocab: Vocabulary | None = None
+
+    @property
+    def db(self):
+        """The same connection as a sqlite-utils Database, for maintenance and exploration.
+
+        Imported on demand: sqlite-utils pulls in pandas, which would cost a cold `ask` ~0.4 s.
+        """
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
+
+    def last_period(self, metric: str, segment: str, platform: str | None) -> Period | None:
+        row = self.conn.execute(
+            "SELECT last_period FROM series WHERE metric = ? AND segment = ? AND platform = ?",
+            (metric, segment, platform or ""),
+        ).fetchone()
+        return Period.parse(row[0]) if row else None
 
     # -- building -------------------------------------------------------------------------
 
@@ -195,12 +209,13 @@ class Store:
         return [(m, s, p or None) for m, s, p in self.conn.execute(sql, args)]
 
     def periods(self, metric: str, segment: str, platform: str | None) -> list[Period]:
+        # Labels come from validated rows: "2019Q3" is read by position, not by regex.
         rows = self.conn.execute(
             "SELECT DISTINCT period FROM facts WHERE metric = ? AND segment = ? AND platform = ? "
             "ORDER BY period",
             (metric, segment, platform or ""),
         ).fetchall()
-        return [Period.parse(r[0]) for r in rows]
+        return [Period(int(r[0][:4]), int(r[0][5])) for r in rows]
 
     def fact(self, metric: str, segment: str, platform: str | None, period: Period) -> Fact | None:
         """The figure for one series and period; the most recently published source wins."""

@@ -7,6 +7,7 @@ The file format is the one `data/facts.csv` uses (see the README): one row per f
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,7 +78,10 @@ class IngestResult:
             f"{self.unchanged} unchanged"
         )
         if self.new_periods:
-            text += f"; new period(s): {', '.join(self.new_periods)}"
+            shown = self.new_periods
+            if len(shown) > 6:
+                shown = [*shown[:3], "…", shown[-1]]
+            text += f"; new period(s): {', '.join(shown)}"
         return text
 
 
@@ -117,8 +121,16 @@ def _clean(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _on_uniques(series: pd.Series, fn) -> pd.Series:
+    """Apply a string transform to each distinct value once (a 1M-row file has few)."""
+    codes, uniques = pd.factorize(series)
+    mapped = fn(pd.Series(uniques, dtype=object)).to_numpy(dtype=object)
+    out = pd.Series(mapped[codes], index=series.index, dtype=object)
+    return out.where(codes >= 0)
+
+
 def _keys(series: pd.Series) -> pd.Series:
-    return series.str.lower().str.replace(r"[\s\-]+", "_", regex=True)
+    return _on_uniques(series, lambda u: u.str.lower().str.replace(r"[\s\-]+", "_", regex=True))
 
 
 # -- validating ---------------------------------------------------------------------------
@@ -126,6 +138,10 @@ def _keys(series: pd.Series) -> pd.Series:
 
 def _period_labels(raw: pd.Series) -> pd.Series:
     """2019Q3 / 2019 Q3 / Q3 2019 / 2019-Q3 → "2019Q3"; anything else → NaN."""
+    return _on_uniques(raw, _period_labels_of)
+
+
+def _period_labels_of(raw: pd.Series) -> pd.Series:
     s = raw.str.upper().str.replace(r"[\s\-_/]", "", regex=True)
     a = s.str.extract(r"^(?P<y>\d{4})Q(?P<q>[1-4])$")
     b = s.str.extract(r"^Q(?P<q>[1-4])(?P<y>\d{4})$")
@@ -280,37 +296,38 @@ def _file_sources(
     return sources, errors
 
 
+def _columns(df: pd.DataFrame, cols: list[str]) -> Iterator[tuple]:
+    """Rows as plain tuples, column-wise (pandas' itertuples reads string columns cell by cell)."""
+    return zip(*(df[c].to_numpy(dtype=object).tolist() for c in cols), strict=True)
+
+
 def _growth_warnings(store: Store, df: pd.DataFrame, row_no: pd.Series) -> list[str]:
     """Compare each stated growth rate with the one recomputed from stored endpoints."""
+    stated = df[df["stated_pct"].notna()]
+    if stated.empty:
+        return []
+    # Only the stated rows need their previous quarter: index the file once, by series.
+    key_cols = ["metric", "segment", "platform", "period", "value", "qualifier"]
+    in_file: dict[tuple, tuple] = {}
+    for m, s, p, per, value, qual in _columns(df, key_cols):
+        in_file.setdefault((m, s, p, per), (value, qual))
     warnings = []
-    in_file = {
-        (r.metric, r.segment, r.platform, r.period): (r.value, r.qualifier)
-        for r in df.itertuples()
-        if not pd.isna(r.stated_pct)
-    }
-    for r in df[df["stated_pct"].notna()].itertuples():
-        prev = Period.parse(r.period).previous()
-        before = in_file.get((r.metric, r.segment, r.platform, prev.label))
+    for idx, (m, s, p, per, value, qual, pct) in zip(
+        stated.index, _columns(stated, [*key_cols, "stated_pct"]), strict=True
+    ):
+        prev = Period.parse(per).previous()
+        before = in_file.get((m, s, p, prev.label))
         if before is None:
-            match = df[
-                (df.metric == r.metric)
-                & (df.segment == r.segment)
-                & (df.platform == r.platform)
-                & (df.period == prev.label)
-            ]
-            if not match.empty:
-                before = (match.iloc[0].value, match.iloc[0].qualifier)
-        if before is None:
-            fact = store.fact(r.metric, r.segment, r.platform or None, prev)
+            fact = store.fact(m, s, p or None, prev)
             before = (fact.value, fact.qualifier) if fact else None
-        if before is None or before[0] == 0 or before[1] != "=" or r.qualifier != "=":
+        if before is None or before[0] == 0 or before[1] != "=" or qual != "=":
             continue
-        recomputed = pct_change(before[0], r.value)
-        if abs(recomputed - r.stated_pct) > GROWTH_TOLERANCE_PP:
+        recomputed = pct_change(before[0], value)
+        if abs(recomputed - pct) > GROWTH_TOLERANCE_PP:
             warnings.append(
-                f"row {row_no[r.Index]}: stated growth {signed_pct(r.stated_pct)} for {r.metric} "
-                f"of {r.segment} in {r.period}, but {human_number(before[0])} → "
-                f"{human_number(r.value)} is {signed_pct(recomputed)}"
+                f"row {row_no[idx]}: stated growth {signed_pct(pct)} for {m} of {s} in {per}, "
+                f"but {human_number(before[0])} → {human_number(value)} is "
+                f"{signed_pct(recomputed)}"
             )
     return warnings
 
@@ -359,7 +376,7 @@ def _write(
     conn.execute(_INCOMING)
     conn.execute("DELETE FROM incoming")
     stated = df["stated_pct"].astype(object).where(df["stated_pct"].notna(), None)
-    values = df.assign(stated_pct=stated)[_COLS].itertuples(index=False, name=None)
+    values = _columns(df.assign(stated_pct=stated), _COLS)
     conn.executemany(f"INSERT INTO incoming VALUES ({', '.join('?' * len(_COLS))})", values)
     join = (
         "FROM incoming i JOIN facts f ON f.metric = i.metric AND f.segment = i.segment "

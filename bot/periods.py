@@ -8,6 +8,7 @@ dateparser and mapped to the quarter that contains it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import NamedTuple
 
@@ -137,6 +138,7 @@ def quarter_of(day: dt.date) -> Period:
     return Period(day.year, (day.month - 1) // 3 + 1)
 
 
+@functools.lru_cache(maxsize=1024)  # month and year are required: the result never changes
 def parse_date_span(text: str) -> dt.datetime | None:
     """A month or date phrase read by dateparser, restricted to our languages (fast)."""
     import dateparser  # lazy: only questions with a date pay for the import

@@ -64,6 +64,9 @@ COMMANDS_EN = [
     BotCommand("ask", "Ask a market question, e.g. /ask aftermarket DAU Q3"),
     BotCommand("metrics", "What I can answer"),
     BotCommand("sources", "The reports behind the figures"),
+    BotCommand("subscribe", "Get each new quarter's summary (optionally one topic)"),
+    BotCommand("unsubscribe", "Stop the quarterly summaries"),
+    BotCommand("subscriptions", "What this chat is subscribed to"),
     BotCommand("help", "How to ask"),
     BotCommand("start", "Welcome and examples"),
 ]
@@ -71,6 +74,9 @@ COMMANDS_ZH = [
     BotCommand("ask", "提问市场数据，例如 /ask 后市场 日活 三季度"),
     BotCommand("metrics", "可查询的数据"),
     BotCommand("sources", "数据来源报告"),
+    BotCommand("subscribe", "订阅每季度新数据摘要（可指定主题）"),
+    BotCommand("unsubscribe", "取消订阅"),
+    BotCommand("subscriptions", "本聊天的订阅"),
     BotCommand("help", "使用说明"),
     BotCommand("start", "欢迎与示例"),
 ]
@@ -263,7 +269,9 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         "三季度, September 2019). Compare with “Q2 vs Q3”, “change” or “WeChat vs Alipay”.\n"
         "Follow up with “and Q2?”, “vs Alipay” or “in Chinese”.\n"
         "In groups, use /ask, mention me or reply to my message.\n"
-        "/metrics lists what I can answer, /sources the reports."
+        "/metrics lists what I can answer, /sources the reports.\n"
+        "/subscribe [topic] sends each new quarter's summary here (in groups: admins only); "
+        "/unsubscribe, /subscriptions."
     )
     await update.effective_message.reply_text(
         text,

@@ -72,7 +72,7 @@ class Vocabulary:
         self.max_words = max(self.max_words, len(words))
         # Typos are corrected word by word towards words long enough to tell apart.
         for word in words:
-            if len(word) >= 4 and word not in self.known_words:
+            if len(word) >= 4 and not word.isdigit() and word not in self.known_words:
                 self.known_words.add(word)
                 self.fuzzy_choices.append(word)
 

@@ -152,11 +152,6 @@ async def test_group_migration_message_moves_subscriptions(
     await _migrate(bot, fresh_db, slice(0, 1))
 
 
-@pytest.mark.xfail(
-    reason="chats.migrate_chat deletes the new id's rows on the second service message "
-    "(migrate_from_chat_id), after the first one already moved them",
-    strict=False,
-)
 async def test_group_migration_both_messages_keep_subscriptions(
     bot: FakeBotApi, fresh_db: Store
 ) -> None:

@@ -248,11 +248,20 @@ def _figures(query: Query, store: Store, keys: list[Key]) -> Answer:
     period_note = ""
     if not query.periods:
         latest = sorted({f.period for f in facts})
-        period_note = _zh(
-            lang,
-            f"No period asked: showing the latest available ({', '.join(p.human() for p in latest)}).",
-            f"未指定时间，显示最新数据（{'、'.join(p.human('zh') for p in latest)}）。",
-        )
+        shown = ", ".join(p.human() for p in latest)
+        shown_zh = "、".join(p.human("zh") for p in latest)
+        if query.comparison == "change":
+            period_note = _zh(
+                lang,
+                f"No period asked: comparing the latest quarters ({shown}).",
+                f"未指定时间，比较最近的季度（{shown_zh}）。",
+            )
+        else:
+            period_note = _zh(
+                lang,
+                f"No period asked: showing the latest available ({shown}).",
+                f"未指定时间，显示最新数据（{shown_zh}）。",
+            )
     return Answer(
         query,
         "answered",

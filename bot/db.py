@@ -57,7 +57,9 @@ CREATE TABLE IF NOT EXISTS unanswered (
 CREATE INDEX IF NOT EXISTS unanswered_normalized ON unanswered (normalized);
 """
 
-_FACT_COLUMNS = "metric, segment, platform, period, value, qualifier, unit, note, note_zh, source"
+_FACT_COLUMNS = (
+    "metric, segment, platform, period, value, qualifier, unit, note, note_zh, source, stated_pct"
+)
 
 
 def now_iso() -> str:
@@ -227,9 +229,19 @@ class Store:
         ).fetchone()
         if row is None:
             return None
-        m, s, p, per, value, qual, unit, note, note_zh, src = row
+        m, s, p, per, value, qual, unit, note, note_zh, src, stated = row
         return Fact(
-            m, s, p or None, Period.parse(per), value, qual, unit, self.source(src), note, note_zh
+            m,
+            s,
+            p or None,
+            Period.parse(per),
+            value,
+            qual,
+            unit,
+            self.source(src),
+            note,
+            note_zh,
+            stated,
         )
 
     def notes(self, segment: str | None, topic: str) -> list[Note]:

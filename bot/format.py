@@ -106,15 +106,17 @@ def _figure_lines(answer: Answer, vocab: Vocabulary, m: _Markup) -> list[str]:
         if lines:
             lines.append("")
         lines.append(m.b(head))
+        colon, comma = ("：", "，") if lang == "zh" else (": ", ", ")
+        stated = {f.period: f.stated_pct for f in facts if f.stated_pct is not None}
         for f in facts:
             where = f.period.human(lang)
             if len(platforms) > 1 and f.platform:
-                where = f"{vocab.label('platform', f.platform, lang)}, {where}"
+                where = f"{vocab.label('platform', f.platform, lang)}{comma}{where}"
             note = (f.note_zh or f.note) if lang == "zh" else f.note
-            tail = f" ({note})" if note else ""
+            tail = (f"（{note}）" if lang == "zh" else f" ({note})") if note else ""
             bullet = "• " if len(facts) > 1 else ""
             lines.append(
-                f"{m.esc(bullet + where + ': ')}{m.b(figure_text(f, vocab, lang))}{m.esc(tail)}"
+                f"{m.esc(bullet + where + colon)}{m.b(figure_text(f, vocab, lang))}{m.esc(tail)}"
             )
         for c in answer.changes:
             if (c.segment, c.metric) != (segment, metric):
@@ -125,14 +127,16 @@ def _figure_lines(answer: Answer, vocab: Vocabulary, m: _Markup) -> list[str]:
                 if len(platforms) > 1 and c.platform
                 else ""
             )
+            span = f"{c.from_period.human(lang)}{_EN_DASH}{c.to_period.human(lang)}"
+            values = f"{plain_number(c.from_value, lang)}{_EN_DASH}{plain_number(c.to_value, lang)}"
+            said = ""
+            if c.to_period in stated and c.to_period.previous() == c.from_period:
+                pct = signed_pct(stated[c.to_period])
+                said = f"；报告称{pct}" if lang == "zh" else f"; the report states {pct}"
             lines.append(
-                m.esc(
-                    f"{label}{who} {c.from_period.human(lang)}{_EN_DASH}{c.to_period.human(lang)}: "
-                )
+                m.esc(f"{label}{who} {span}{colon}")
                 + m.b(signed_pct(c.pct))
-                + m.esc(
-                    f" ({plain_number(c.from_value, lang)}{_EN_DASH}{plain_number(c.to_value, lang)})"
-                )
+                + m.esc(f"（{values}{said}）" if lang == "zh" else f" ({values}{said})")
             )
     return lines
 

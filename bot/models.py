@@ -76,6 +76,7 @@ class Fact(NamedTuple):
     source: Source
     note: str = ""
     note_zh: str = ""
+    stated_pct: float | None = None  # the growth rate the source itself states
 
     def as_json(self) -> dict:
         value: float | int = int(self.value) if float(self.value).is_integer() else self.value

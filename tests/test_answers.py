@@ -47,7 +47,8 @@ def test_period_comparison_has_change(fresh_db) -> None:
     assert [(c.from_period.label, c.to_period.label, round(c.pct, 1)) for c in a.changes] == [
         ("2019Q2", "2019Q3", 42.2)
     ]
-    assert "+42.2%" in render_text(a, fresh_db.vocabulary)
+    text = render_text(a, fresh_db.vocabulary)
+    assert "+42.2%" in text and "the report states +42.2%" in text
 
 
 def test_change_word_compares_with_previous_period(fresh_db) -> None:

@@ -106,3 +106,15 @@ def test_installed_command_and_module(db_path, tmp_path) -> None:
         assert out.returncode == 0, out.stderr
         obj = json.loads(out.stdout)
         assert obj["facts"][0]["value"] == 200 and obj["facts"][0]["qualifier"] == ">"
+
+
+def test_ask_chart_writes_a_png(db_path, tmp_path) -> None:
+    out = tmp_path / "chart.png"
+    result = run("ask", "--chart", str(out), "pan-car users Q2 vs Q3")
+    assert result.exit_code == 0 and "+42.2%" in result.output
+    data = out.read_bytes()
+    assert data.startswith(b"\x89PNG") and 1_000 < len(data) <= 100_000
+    single = tmp_path / "single.png"
+    result = CliRunner().invoke(cli, ["ask", "--chart", str(single), "aftermarket DAU Q3"])
+    assert result.exit_code == 0 and not single.exists()
+    assert "no chart for this answer" in result.output

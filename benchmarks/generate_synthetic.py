@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bot.ingest import FACT_COLUMNS
+
 SOURCE_ID = "synthetic-bench"
 SOURCE_TITLE = "Synthetic benchmark figures"
 SOURCE_PUBLISHER = "marketbot benchmarks"
@@ -44,22 +46,7 @@ QUALIFIERS = ("=", ">", "<", "~")
 QUALIFIER_P = (0.94, 0.04, 0.01, 0.01)
 NOTE, NOTE_ZH = "synthetic figure", "合成数据"
 
-COLUMNS = [
-    "metric",
-    "segment",
-    "platform",
-    "period",
-    "value",
-    "qualifier",
-    "unit",
-    "source",
-    "stated_pct",
-    "note",
-    "note_zh",
-    "source_title",
-    "source_publisher",
-    "source_published",
-]
+COLUMNS = [*FACT_COLUMNS, "source_title", "source_publisher", "source_published"]
 
 
 def periods(first_year: int = FIRST_YEAR, last_year: int = LAST_YEAR) -> list[str]:

@@ -169,3 +169,12 @@ def answer_json(answer: Answer, text: str, *, has_chart: bool = False) -> dict:
 
 def dumps(obj: dict) -> str:
     return json.dumps(obj, ensure_ascii=False)
+
+
+def catalogue_line(row: dict, vocab: Vocabulary, lang: Lang = "en") -> str:
+    """One series of `Store.catalogue()`: “Ride code (乘车码) / Alipay: cities (2019Q3)”."""
+    where = vocab.label("segment", row["segment"], lang)
+    if row["platform"]:
+        where += " / " + vocab.label("platform", row["platform"], lang)
+    metric = vocab.label("metric", row["metric"], lang, short=True)
+    return f"{where}: {metric} ({', '.join(row['periods'])}) — {', '.join(row['sources'])}"

@@ -20,6 +20,20 @@ from .numbers import human_number, pct_change, signed_pct
 from .vocab import data_dir, known_units
 
 KEY = ["metric", "segment", "platform", "period", "source"]
+# The columns of data/facts.csv and of an ingest file, in order.
+FACT_COLUMNS = [
+    "metric",
+    "segment",
+    "platform",
+    "period",
+    "value",
+    "qualifier",
+    "unit",
+    "source",
+    "stated_pct",
+    "note",
+    "note_zh",
+]
 REQUIRED = ["metric", "segment", "period", "value", "unit", "source"]
 OPTIONAL = ["platform", "qualifier", "stated_pct", "note", "note_zh"]
 SOURCE_COLUMNS = {  # column in a facts file -> column of the sources table
@@ -338,19 +352,6 @@ _INCOMING = """CREATE TEMP TABLE IF NOT EXISTS incoming (
     metric TEXT, segment TEXT, platform TEXT, period TEXT, value REAL, qualifier TEXT,
     unit TEXT, source TEXT, stated_pct REAL, note TEXT, note_zh TEXT,
     PRIMARY KEY (metric, segment, platform, period, source)) WITHOUT ROWID"""
-_COLS = [
-    "metric",
-    "segment",
-    "platform",
-    "period",
-    "value",
-    "qualifier",
-    "unit",
-    "source",
-    "stated_pct",
-    "note",
-    "note_zh",
-]
 _SAME = (
     "f.value = i.value AND f.qualifier = i.qualifier AND f.unit = i.unit "
     "AND f.note = i.note AND f.note_zh = i.note_zh AND f.stated_pct IS i.stated_pct"
@@ -376,8 +377,8 @@ def _write(
     conn.execute(_INCOMING)
     conn.execute("DELETE FROM incoming")
     stated = df["stated_pct"].astype(object).where(df["stated_pct"].notna(), None)
-    values = _columns(df.assign(stated_pct=stated), _COLS)
-    conn.executemany(f"INSERT INTO incoming VALUES ({', '.join('?' * len(_COLS))})", values)
+    values = _columns(df.assign(stated_pct=stated), FACT_COLUMNS)
+    conn.executemany(f"INSERT INTO incoming VALUES ({', '.join('?' * len(FACT_COLUMNS))})", values)
     join = (
         "FROM incoming i JOIN facts f ON f.metric = i.metric AND f.segment = i.segment "
         "AND f.platform = i.platform AND f.period = i.period AND f.source = i.source"
@@ -396,8 +397,8 @@ def _write(
     )
     set_cols = ["value", "qualifier", "unit", "stated_pct", "note", "note_zh"]
     conn.execute(
-        f"INSERT INTO facts ({', '.join(_COLS)}, file, updated_at) "
-        f"SELECT {', '.join(_COLS)}, ?, ? FROM incoming WHERE true "
+        f"INSERT INTO facts ({', '.join(FACT_COLUMNS)}, file, updated_at) "
+        f"SELECT {', '.join(FACT_COLUMNS)}, ?, ? FROM incoming WHERE true "
         "ON CONFLICT(metric, segment, platform, period, source) DO UPDATE SET "
         + ", ".join(f"{c} = excluded.{c}" for c in set_cols)
         + ", file = excluded.file, updated_at = excluded.updated_at "

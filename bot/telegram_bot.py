@@ -45,7 +45,7 @@ from .answer import ask
 from .chart import has_chart, render_chart_async
 from .config import Settings
 from .db import Store
-from .format import render_text
+from .format import catalogue_line, render_text
 from .models import Answer
 from .push import start_outbox
 from .subscriptions import add_subscription_handlers
@@ -172,6 +172,11 @@ async def send_answer(message: Message, answer: Answer, st: BotState, *, quote: 
         )
 
 
+def _in_group(update: Update) -> bool:
+    """Replies in groups quote the message they answer; in private chats they need not."""
+    return update.effective_chat.type != ChatType.PRIVATE
+
+
 def _visible(text: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", text))
 
@@ -207,7 +212,7 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, te
     message = update.effective_message
     chat = update.effective_chat
     started = time.perf_counter()
-    quote = chat.type != ChatType.PRIVATE
+    quote = _in_group(update)
     if not _allowed(st, update):
         await message.reply_text(
             "Sorry, this bot answers only the teams it is licensed to. "
@@ -256,7 +261,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text,
         parse_mode=ParseMode.HTML,
         reply_markup=suggestion_keyboard(st.store, EXAMPLES),
-        do_quote=update.effective_chat.type != ChatType.PRIVATE,
+        do_quote=_in_group(update),
     )
 
 
@@ -276,7 +281,7 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await update.effective_message.reply_text(
         text,
         parse_mode=ParseMode.HTML,
-        do_quote=update.effective_chat.type != ChatType.PRIVATE,
+        do_quote=_in_group(update),
     )
 
 
@@ -285,21 +290,13 @@ async def metrics_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     st = state(context)
     v = st.store.vocabulary
     lines = ["<b>What I can answer</b>"]
-    for r in st.store.catalogue():
-        where = v.label("segment", r["segment"], "en")
-        if r["platform"]:
-            where += " / " + v.label("platform", r["platform"], "en")
-        periods = ", ".join(r["periods"])
-        lines.append(
-            html.escape(
-                f"• {where}: {v.label('metric', r['metric'], 'en', short=True)} ({periods})"
-            )
-        )
+    for row in st.store.catalogue():
+        lines.append(html.escape("• " + catalogue_line(row, v)))
     for chunk in split_html("\n".join(lines)):
         await update.effective_message.reply_text(
             chunk,
             parse_mode=ParseMode.HTML,
-            do_quote=update.effective_chat.type != ChatType.PRIVATE,
+            do_quote=_in_group(update),
         )
 
 
@@ -314,7 +311,7 @@ async def sources_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await update.effective_message.reply_text(
         "\n".join(lines),
         parse_mode=ParseMode.HTML,
-        do_quote=update.effective_chat.type != ChatType.PRIVATE,
+        do_quote=_in_group(update),
     )
 
 
@@ -324,7 +321,7 @@ async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if not question.strip():
         await update.effective_message.reply_text(
             "Add your question after /ask, e.g. /ask aftermarket DAU Q3",
-            do_quote=update.effective_chat.type != ChatType.PRIVATE,
+            do_quote=_in_group(update),
         )
         return
     await answer_question(update, context, question)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
 import sys
@@ -76,7 +77,13 @@ def pct(values: list[float], q: float) -> float:
 
 
 def rss_mb() -> float:
-    return psutil.Process().memory_info().rss / 2**20
+    """This process (bot and fake server) plus the bot's chart-drawing child process."""
+    me = psutil.Process()
+    total = me.memory_info().rss
+    for child in me.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            total += child.memory_info().rss
+    return total / 2**20
 
 
 def chat_of(record: RecordedRequest) -> int | None:

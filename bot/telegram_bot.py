@@ -54,6 +54,7 @@ log = logging.getLogger("marketbot")
 
 CAPTION_LIMIT = MessageLimit.CAPTION_LENGTH  # 1024
 TEXT_LIMIT = MessageLimit.MAX_TEXT_LENGTH  # 4096
+CONCURRENT_UPDATES = 32
 EXAMPLES = [
     "aftermarket DAU Q3",
     "pan-car users Q2 vs Q3",
@@ -495,7 +496,11 @@ def build_application(settings: Settings, store: Store) -> Application:
         .token(settings.token)
         .base_url(settings.api_base_url)
         .base_file_url(settings.base_file_url)
-        .concurrent_updates(True)
+        # 32 updates at a time (PTB's default is 256): on loopback the bot answered ~25% more
+        # per second, as httpcore scans its whole connection pool for every request.
+        # Telegram's own limits (~30 messages/s) are far below what 32 can carry.
+        .concurrent_updates(CONCURRENT_UPDATES)
+        .connection_pool_size(CONCURRENT_UPDATES + 16)  # + room for pushes and chat actions
         .rate_limiter(ChatRateLimiter())
         .post_init(post_init)
         .post_shutdown(_stop_renderer)

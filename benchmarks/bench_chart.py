@@ -91,14 +91,16 @@ def main() -> int:
     for i in range(1, 50):  # warm-up: every shape and language
         chart.render_chart(answer(i))
 
-    times = []
+    times, cpu, sizes = [], [], []
     base = 10_000
     for i in range(args.renders):
         a = answer(base + i)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         png = chart.render_chart(a)
         times.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.thread_time() - c0) * 1000)
         assert png is not None
+        sizes.append(len(png))
     med, p95 = statistics.median(times), pct(times, 95)
 
     repeat = answer(base)  # rendered above, so cached
@@ -110,7 +112,7 @@ def main() -> int:
     cached_med = statistics.median(cached)
 
     # Fill the PNG cache to its bound first, so the soak measures leaks, not the cache.
-    for i in range(chart._CACHE_MAX + 50):
+    for i in range(chart.CACHE_MAX + 50):
         chart.render_chart(answer(50_000 + i))
     gc.collect()
     rss0 = proc.memory_info().rss
@@ -126,14 +128,21 @@ def main() -> int:
         cached_med <= TARGET_CACHED_US,
         growth_mb <= TARGET_RSS_MB,
     ]
-    print(f"uncached render ({args.renders}): median {med:.1f} ms, p95 {p95:.1f} ms   "
-          f"target median <= {TARGET_RENDER_MEDIAN_MS:.0f} ms  {verdict(ok[0])}")  # fmt: skip
-    print(f"cached repeat (2000): median {cached_med:.1f} us   "
-          f"target <= {TARGET_CACHED_US:.0f} us  {verdict(ok[1])}")  # fmt: skip
-    print(f"RSS growth over {args.soak} renders: {growth_mb:+.1f} MB "
-          f"({args.soak / soak_s:.0f} renders/s, RSS now {proc.memory_info().rss / 2**20:.0f} MB, "
-          f"{chart.cache_size()} PNGs cached)   target <= {TARGET_RSS_MB:.0f} MB  "
-          f"{verdict(ok[2])}")  # fmt: skip
+    rss_now = proc.memory_info().rss / 2**20
+    load = ", ".join(f"{x:.1f}" for x in psutil.getloadavg())
+    lines = [
+        f"machine: {psutil.cpu_count()} cores, load average {load} (wall times include waits)",
+        f"uncached render ({args.renders}): median {med:.1f} ms, p95 {p95:.1f} ms "
+        f"(CPU median {statistics.median(cpu):.1f} ms; PNG {min(sizes) / 1024:.0f}-"
+        f"{max(sizes) / 1024:.0f} KB)   target median <= {TARGET_RENDER_MEDIAN_MS:.0f} ms  "
+        f"{verdict(ok[0])}",
+        f"cached repeat (2000): median {cached_med:.1f} us   "
+        f"target <= {TARGET_CACHED_US:.0f} us  {verdict(ok[1])}",
+        f"RSS growth over {args.soak} renders: {growth_mb:+.1f} MB ({args.soak / soak_s:.0f} "
+        f"renders/s, RSS now {rss_now:.0f} MB, {chart.cache_size()} PNGs cached)   "
+        f"target <= {TARGET_RSS_MB:.0f} MB  {verdict(ok[2])}",
+    ]
+    print("\n".join(lines))
     return 0 if all(ok) else 1
 
 

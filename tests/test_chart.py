@@ -287,9 +287,13 @@ def test_unanswered_gets_no_chart() -> None:
 def test_text_path_does_not_import_matplotlib() -> None:
     code = (
         "import sys\n"
-        "from tests.test_chart import dau_change\n"
-        "from bot.chart import has_chart, chart_spec\n"
-        "assert has_chart(dau_change()) and chart_spec(dau_change()) is not None\n"
+        "from bot.chart import chart_spec, has_chart\n"
+        "from bot.models import Answer, Fact, Period, Query, Source\n"
+        "src = Source('s', 'T', 'P', '2019-11-11')\n"
+        "facts = [Fact('dau', 'aftermarket', None, Period(2019, q), 1e4 * q, '=', 'users', src)\n"
+        "         for q in (2, 3)]\n"
+        "answer = Answer(Query('q'), 'answered', facts=facts)\n"
+        "assert has_chart(answer) and chart_spec(answer) is not None\n"
         "print('matplotlib' in sys.modules)\n"
     )
     out = subprocess.run(
@@ -323,7 +327,7 @@ def test_cache_key_follows_what_is_drawn() -> None:
 
 
 def test_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(chart, "_CACHE_MAX", 3)
+    monkeypatch.setattr(chart, "CACHE_MAX", 3)
     for value in range(5):
         answer = dau_change()
         answer.facts[0] = answer.facts[0]._replace(value=28_000 + value)
@@ -496,15 +500,19 @@ def test_wrap_breaks_at_words_and_cuts_with_an_ellipsis() -> None:
 
 async def test_render_chart_async_from_an_event_loop() -> None:
     expected = render_spec(chart_spec(dau_change()))
-    results = await asyncio.gather(
-        render_chart_async(dau_change()),
-        render_chart_async(ride_code()),
-        render_chart_async(single(False)),
-    )
+    try:
+        results = await asyncio.gather(
+            render_chart_async(dau_change()),
+            render_chart_async(ride_code()),
+            render_chart_async(single(False)),
+        )
+    finally:
+        chart.shutdown_renderer()  # the drawing process is not left behind
     assert results[0] == expected
     assert results[1] is not None and results[1].startswith(PNG_MAGIC)
     assert results[2] is None
     assert await render_chart_async(dau_change()) is results[0]  # a repeat is the cached bytes
+    assert render_chart(ride_code()) is results[1]  # one cache for both paths
 
 
 def test_spec_is_a_plain_hashable_value() -> None:

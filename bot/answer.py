@@ -368,15 +368,19 @@ def ask(
     chat_kind: str = "cli",
     today: dt.date | None = None,
     previous: Query | None = None,
+    record: bool = True,
 ) -> Answer:
-    """Understand and answer one question; records it when the store had no answer."""
+    """Understand and answer one question; records it when the store had no answer.
+
+    ``record=False`` for half-typed text such as inline queries, sent at every keystroke.
+    """
     from .parse import merge_followup
 
     query = parse_question(text, store.vocabulary, today)
     if previous is not None:
         query = merge_followup(previous, query)
     result = answer_query(query, store)
-    if result.status != "answered" and query.error != "empty":
+    if record and result.status != "answered" and query.error != "empty":
         from .vocab import normalize
 
         store.record_unanswered(text, normalize(text)[:500], result.status, chat_kind)

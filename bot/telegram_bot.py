@@ -389,7 +389,7 @@ async def inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         )
         await update.inline_query.answer([result], cache_time=60, is_personal=True)
         return
-    answer = ask(question, st.store, chat_kind="inline")
+    answer = ask(question, st.store, chat_kind="inline", record=False)
     text = split_html(render_text(answer, st.store.vocabulary, html=True))[0]
     title = _visible(text).split("\n", 1)[0][:120] or question[:120]
     lines = [ln for ln in _visible(text).split("\n") if ln.strip()]

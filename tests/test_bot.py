@@ -280,6 +280,9 @@ async def test_inline_query_offers_an_article(bot: Running) -> None:
     assert result["type"] == "article"
     content = visible(result["input_message_content"]["message_text"])
     assert "27,200" in content and "Source" in content
+    # half-typed inline text arrives at every keystroke: it is not logged as unanswered
+    await bot.say(bot.api.make_inline_query("aftermarket rev"), "answerInlineQuery")
+    assert bot.store.unanswered() == []
 
 
 async def test_retry_after_delays_only_that_chat(bot: Running) -> None:

@@ -667,7 +667,8 @@ class Outbox:
             return "retry"
         except Forbidden as e:
             deactivate_chat(self.store, row.chat_id, f"forbidden: {e.message}")
-            return self._fail(row, f"403 {e.message}")
+            self._fail(row, f"403 {e.message}")
+            return "blocked"
         except ChatMigrated as e:
             chats.migrate_chat(self.store, row.chat_id, e.new_chat_id)
             self.stats.migrated += 1
@@ -718,7 +719,7 @@ class Outbox:
         self.stats.retried += 1
         return "retry"
 
-    async def pace(self) -> None:
+    async def pace(self) -> float:
         """Space pushes evenly at ``push_per_second``, less what answers are using right now.
 
         The rate limiter keeps pushes at or below 25/s; this keeps them from coming in bursts
@@ -734,11 +735,19 @@ class Outbox:
         self._next_slot = slot + interval
         if slot > now:
             await asyncio.sleep(slot - now)
+        return interval
+
+    def refund(self, interval: float) -> None:
+        """Give a slot back: a chat that blocked the bot received nothing (no message sent)."""
+        self._next_slot = max(asyncio.get_running_loop().time(), self._next_slot - interval)
 
     async def _deliver_and_report(self, row: OutboxRow) -> None:
         try:
-            await self.pace()
+            interval = await self.pace()
             outcome = await self.deliver(row)
+            if outcome == "blocked":
+                self.refund(interval)
+                outcome = "failed"
         except asyncio.CancelledError:
             self._update(row.id, "state = 'pending'", ())
             raise

@@ -236,7 +236,12 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, te
     answer = ask(text, st.store, chat_kind=str(chat.type), previous=previous)
     if answer.status == "answered":
         chats.remember_query(st.store, chat.id, answer.query)
-    await send_answer(message, answer, st, quote=quote)
+    try:
+        await send_answer(message, answer, st, quote=quote)
+    except ChatMigrated as e:  # the group became a supergroup: answer there, keep its state
+        chats.migrate_chat(st.store, chat.id, e.new_chat_id)
+        for chunk in split_html(render_text(answer, st.store.vocabulary, html=True)):
+            await context.bot.send_message(e.new_chat_id, chunk, parse_mode=ParseMode.HTML)
     log.info(
         "update chat_type=%s status=%s latency_ms=%.1f",
         chat.type,

@@ -309,3 +309,39 @@ async def test_handler_failure_tells_the_user(bot: Running, monkeypatch) -> None
     monkeypatch.setattr(tb, "ask", broken)
     [reply] = await bot.say(bot.api.make_private_message("aftermarket DAU Q3"))
     assert "something went wrong" in reply.params["text"]
+
+
+async def test_blocked_user_does_not_stop_others(bot: Running) -> None:
+    api = bot.api
+    api.block(DEFAULT_USER_ID)
+    api.push_update(api.make_private_message("aftermarket DAU Q3"))
+    [refused] = await api.wait_for(lambda r: r.method == "sendMessage" and not r.ok)
+    assert refused.status == 403
+    [other] = await bot.say(
+        api.make_private_message("aftermarket MAU Q3", user_id=777), chat_id=777
+    )
+    assert other.ok and "401,000" in visible(other.params["text"])
+
+
+async def test_reply_to_a_migrated_group_moves_its_state(bot: Running) -> None:
+    api = bot.api
+    old, new = -5001, -1005001
+    await bot.say(
+        api.make_group_message(f"@{BOT} aftermarket DAU Q3", chat_id=old, chat_type="group")
+    )
+    api.migrate(old, new)  # the next reply to the old id answers 400 "upgraded to a supergroup"
+    api.push_update(
+        api.make_group_message(f"@{BOT} aftermarket MAU Q3", chat_id=old, chat_type="group")
+    )
+    [moved] = await api.wait_for(lambda r: r.method == "sendMessage" and r.status == 400)
+    assert "upgraded" in moved.description
+    [answered] = await api.wait_for(
+        lambda r: r.method == "sendMessage" and r.ok and r.params["chat_id"] == new
+    )
+    assert "401,000" in visible(answered.params["text"])  # the answer reaches the new id
+    for _ in range(100):
+        rows = bot.store.conn.execute("SELECT chat_id FROM chat_state").fetchall()
+        if rows == [(new,)]:
+            break
+        await asyncio.sleep(0.05)
+    assert rows == [(new,)]

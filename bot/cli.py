@@ -8,14 +8,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-
-db_option = click.option(
-    "--db",
-    "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="MARKETBOT_DB",
-    help="SQLite store (default: $MARKETBOT_DB or marketbot.db in the app directory).",
-)
+from .config import db_option
 
 
 def _open(db_path: Path | None):

@@ -10,6 +10,15 @@ import click
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
 
+# The one --db option every command shares.
+db_option = click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="MARKETBOT_DB",
+    help="SQLite store (default: $MARKETBOT_DB or marketbot.db in the app directory).",
+)
+
 
 def default_db_path() -> Path:
     """`MARKETBOT_DB`, else marketbot.db in the per-user app directory (click's choice per OS)."""

@@ -24,6 +24,8 @@ from urllib.parse import quote
 
 import click
 
+from .config import db_option
+
 if TYPE_CHECKING:
     from .config import Settings
 
@@ -308,13 +310,7 @@ def run_checks(db_path: Path | None, store_only: bool) -> list[Check]:
 
 
 @click.command()
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="MARKETBOT_DB",
-    help="SQLite store (default: $MARKETBOT_DB or marketbot.db in the app directory).",
-)
+@db_option
 @click.option(
     "--store-only",
     is_flag=True,
@@ -421,13 +417,7 @@ def backup_store(source: Path, dest: Path, *, force: bool = False) -> tuple[int,
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="MARKETBOT_DB",
-    help="SQLite store (default: $MARKETBOT_DB or marketbot.db in the app directory).",
-)
+@db_option
 def backup(path: Path, force: bool, db_path: Path | None) -> None:
     """Copy the live store to PATH, safely while the bot runs.
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import html
 import logging
 
-from telegram import Message, Update
-from telegram.constants import ChatMemberStatus, ChatType, ParseMode
+from telegram import Update
+from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -24,6 +24,7 @@ from telegram.ext import (
 
 from . import push
 from .db import Store
+from .replies import reply_html, topic_thread
 
 log = logging.getLogger("marketbot.subscriptions")
 
@@ -36,10 +37,6 @@ def _store(context: ContextTypes.DEFAULT_TYPE) -> Store:
     return context.application.bot_data["state"].store
 
 
-def _thread(message: Message) -> int | None:
-    return message.message_thread_id if message.is_topic_message else None
-
-
 def _lang(update: Update, words: str) -> str:
     """Chinese when the command is written in Chinese (or, bare, from a Chinese client)."""
     user = update.effective_user
@@ -49,15 +46,6 @@ def _lang(update: Update, words: str) -> str:
 
 def _zh(lang: str, en: str, zh: str) -> str:
     return zh if lang == "zh" else en
-
-
-async def _reply(update: Update, text: str) -> None:
-    chat = update.effective_chat
-    await update.effective_message.reply_text(
-        text,
-        parse_mode=ParseMode.HTML,
-        do_quote=chat is not None and chat.type != ChatType.PRIVATE,
-    )
 
 
 async def _may_change(update: Update, context: ContextTypes.DEFAULT_TYPE, lang: str) -> bool:
@@ -78,7 +66,7 @@ async def _may_change(update: Update, context: ContextTypes.DEFAULT_TYPE, lang: 
             log.info("could not check admin status: %s", e.message)
     if status in ADMIN_STATUSES:
         return True
-    await _reply(
+    await reply_html(
         update,
         _zh(
             lang,
@@ -116,16 +104,16 @@ async def subscribe_command(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     lang = _lang(update, words)
     topics = push.resolve_topics(store, words)
     if topics is None:
-        await _reply(update, _unknown_topic(store, words, lang))
+        await reply_html(update, _unknown_topic(store, words, lang))
         return
     if not await _may_change(update, context, lang):
         return
     chat_id = update.effective_chat.id
-    thread = _thread(update.effective_message)
+    thread = topic_thread(update.effective_message)
     for topic in topics:
         push.subscribe(store, chat_id, topic, thread_id=thread, lang=lang)
     names = ", ".join(push.topic_label(store, t, lang) for t in topics)
-    await _reply(
+    await reply_html(
         update,
         _zh(
             lang,
@@ -144,7 +132,7 @@ async def unsubscribe_command(update: Update, context: ContextTypes.DEFAULT_TYPE
     lang = _lang(update, words)
     topics = push.resolve_topics(store, words) if words.strip() else None
     if words.strip() and topics is None:
-        await _reply(update, _unknown_topic(store, words, lang))
+        await reply_html(update, _unknown_topic(store, words, lang))
         return
     if not await _may_change(update, context, lang):
         return
@@ -156,7 +144,7 @@ async def unsubscribe_command(update: Update, context: ContextTypes.DEFAULT_TYPE
             if ended
             else _zh(lang, "This chat had no subscriptions.", "本聊天没有订阅。")
         )
-        await _reply(update, text)
+        await reply_html(update, text)
         return
     ended = sum(push.unsubscribe(store, chat_id, t) for t in topics)
     names = html.escape(", ".join(push.topic_label(store, t, lang) for t in topics))
@@ -171,7 +159,7 @@ async def unsubscribe_command(update: Update, context: ContextTypes.DEFAULT_TYPE
         )
     else:
         text = _zh(lang, f"This chat was not subscribed to {names}.", f"本聊天没有订阅{names}。")
-    await _reply(update, text)
+    await reply_html(update, text)
 
 
 async def subscriptions_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -181,7 +169,7 @@ async def subscriptions_command(update: Update, context: ContextTypes.DEFAULT_TY
     lang = _lang(update, words)
     subs = push.subscriptions(store, update.effective_chat.id)
     if not subs:
-        await _reply(
+        await reply_html(
             update,
             _zh(
                 lang,
@@ -201,7 +189,7 @@ async def subscriptions_command(update: Update, context: ContextTypes.DEFAULT_TY
                 + _zh(lang, f"(since {since})", f"（自{since}）")
             )
         )
-    await _reply(update, "\n".join(lines))
+    await reply_html(update, "\n".join(lines))
 
 
 async def note_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -48,6 +48,7 @@ from .db import Store
 from .format import catalogue_line, render_text
 from .models import Answer
 from .push import start_outbox
+from .replies import in_group, reply_html, topic_thread
 from .subscriptions import add_subscription_handlers
 
 log = logging.getLogger("marketbot")
@@ -148,7 +149,9 @@ async def send_answer(message: Message, answer: Answer, st: BotState, *, quote: 
     text = render_text(answer, st.store.vocabulary, html=True)
     markup = suggestion_keyboard(st.store, answer.suggestions)
     if answer.status == "answered" and has_chart(answer):
-        await message.chat.send_action(ChatAction.UPLOAD_PHOTO, message_thread_id=_thread(message))
+        await message.chat.send_action(
+            ChatAction.UPLOAD_PHOTO, message_thread_id=topic_thread(message)
+        )
         png = await render_chart_async(answer, labels=st.store.vocabulary.label)
         if png:
             if len(_visible(text)) <= CAPTION_LIMIT:
@@ -173,17 +176,8 @@ async def send_answer(message: Message, answer: Answer, st: BotState, *, quote: 
         )
 
 
-def _in_group(update: Update) -> bool:
-    """Replies in groups quote the message they answer; in private chats they need not."""
-    return update.effective_chat.type != ChatType.PRIVATE
-
-
 def _visible(text: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", text))
-
-
-def _thread(message: Message) -> int | None:
-    return message.message_thread_id if message.is_topic_message else None
 
 
 def _allowed(st: BotState, update: Update) -> bool:
@@ -213,7 +207,7 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, te
     message = update.effective_message
     chat = update.effective_chat
     started = time.perf_counter()
-    quote = _in_group(update)
+    quote = in_group(update)
     if not _allowed(st, update):
         await message.reply_text(
             "Sorry, this bot answers only the teams it is licensed to. "
@@ -263,12 +257,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         "each with its period, qualifier and source.\n"
         f"Reports: {known}.\n\nAsk in English or Chinese, e.g.:"
     )
-    await update.effective_message.reply_text(
-        text,
-        parse_mode=ParseMode.HTML,
-        reply_markup=suggestion_keyboard(st.store, EXAMPLES),
-        do_quote=_in_group(update),
-    )
+    await reply_html(update, text, reply_markup=suggestion_keyboard(st.store, EXAMPLES))
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -284,11 +273,7 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         "/subscribe [topic] sends each new quarter's summary here (in groups: admins only); "
         "/unsubscribe, /subscriptions."
     )
-    await update.effective_message.reply_text(
-        text,
-        parse_mode=ParseMode.HTML,
-        do_quote=_in_group(update),
-    )
+    await reply_html(update, text)
 
 
 async def metrics_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -299,11 +284,7 @@ async def metrics_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     for row in st.store.catalogue():
         lines.append(html.escape("• " + catalogue_line(row, v)))
     for chunk in split_html("\n".join(lines)):
-        await update.effective_message.reply_text(
-            chunk,
-            parse_mode=ParseMode.HTML,
-            do_quote=_in_group(update),
-        )
+        await reply_html(update, chunk)
 
 
 async def sources_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -314,21 +295,14 @@ async def sources_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         lines.append(html.escape(f"• {s.title} — {s.publisher}, released {s.published}"))
         if s.article:
             lines.append(html.escape(f"  {s.article}"))
-    await update.effective_message.reply_text(
-        "\n".join(lines),
-        parse_mode=ParseMode.HTML,
-        do_quote=_in_group(update),
-    )
+    await reply_html(update, "\n".join(lines))
 
 
 async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Answer /ask <question>."""
     question = " ".join(context.args or [])
     if not question.strip():
-        await update.effective_message.reply_text(
-            "Add your question after /ask, e.g. /ask aftermarket DAU Q3",
-            do_quote=_in_group(update),
-        )
+        await reply_html(update, "Add your question after /ask, e.g. /ask aftermarket DAU Q3")
         return
     await answer_question(update, context, question)
 

@@ -8,7 +8,7 @@ steady rate while the outbox drains. Printed: the sustained delivery rate, lost 
 messages, the p50/p99 reply latency of the questions (from push_update to the server receiving
 the reply), and the 429s.
 
-Run: PYTHONPATH=. python benchmarks/bench_push.py [--chats 10000 | --quick] [--qps 5]
+Run: PYTHONPATH=. python benchmarks/bench_push.py [--chats 10000 | --quick] [--qps 2]
 Exits 1 if a target fails.
 """
 
@@ -32,8 +32,7 @@ from bot.db import open_store
 from bot.telegram_bot import build_application
 from tests.fake_bot_api import FakeBotApi, running_bot
 
-TARGET_RATE = 25.0  # msgs/s, the push pace (Telegram allows ~30/s overall)
-RATE_SLACK = 0.95  # "25 ± a bit"; pushes yield to answers: 29/s overall minus questions/s
+TARGET_RATE = 25.0  # msgs/s actually delivered (the issue's target; Telegram allows ~30/s)
 TARGET_P99_S = 2.0
 FIRST_CHAT = 500_000_000
 FIRST_ASKER = 900_000_000
@@ -164,7 +163,7 @@ async def bench(chats: int, qps: float, blocked_share: float) -> int:
     print(f"push wall time            {finished - started:.1f} s")
     print(
         f"push send rate (paced)    {pace:.1f} msgs/s (target {TARGET_RATE:g} less the "
-        f"answers' share of Telegram's 30/s: {min(TARGET_RATE, 29 - qps):g})"
+        f"answers' share of Telegram's 30/s: {min(26, 29 - qps):g})"
     )
     print(
         f"sustained delivery rate   {rate:.1f} msgs/s delivered (first→last over {span:.1f} s; "
@@ -188,9 +187,8 @@ async def bench(chats: int, qps: float, blocked_share: float) -> int:
         f"rejections {stats['rejections']}"
     )
     failures = []
-    want = min(TARGET_RATE, 29 - qps) * RATE_SLACK
-    if pace < want:
-        failures.append(f"push rate {pace:.1f} < {want:.1f}")
+    if rate < TARGET_RATE:
+        failures.append(f"delivered {rate:.1f} msgs/s < {TARGET_RATE:g}")
     if lost:
         failures.append(f"{len(lost)} lost")
     if latencies and pct(latencies, 0.99) > TARGET_P99_S:
@@ -206,7 +204,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chats", type=int, default=10_000, help="subscribed chats")
     parser.add_argument("--quick", action="store_true", help="1,000 chats (about 40 s)")
-    parser.add_argument("--qps", type=float, default=5.0, help="questions per second")
+    parser.add_argument("--qps", type=float, default=2.0, help="questions per second")
     parser.add_argument("--blocked", type=float, default=0.05, help="share of blocked chats")
     args = parser.parse_args()
     chats = 1_000 if args.quick else args.chats

@@ -162,8 +162,8 @@ async def bench(chats: int, qps: float, blocked_share: float) -> int:
     )
     print(f"push wall time            {finished - started:.1f} s")
     print(
-        f"push send rate (paced)    {pace:.1f} msgs/s (target {TARGET_RATE:g} less the "
-        f"answers' share of Telegram's 30/s: {min(26, 29 - qps):g})"
+        f"push send rate (paced)    {pace:.1f} msgs/s incl. blocked chats (pace: "
+        f"min(26, 29 - questions/s) = {min(26, 29 - qps):g} deliveries/s)"
     )
     print(
         f"sustained delivery rate   {rate:.1f} msgs/s delivered (first→last over {span:.1f} s; "

@@ -10,7 +10,8 @@ from rapidfuzz import fuzz, process
 from .db import Store
 from .models import Answer, Change, Fact, Lang, Period, PeriodSpec, Query
 from .numbers import pct_change
-from .parse import parse_question
+from .parse import merge_followup, parse_question
+from .vocab import normalize
 
 MAX_SERIES = 12
 MAX_SUGGESTIONS = 4
@@ -374,14 +375,10 @@ def ask(
 
     ``record=False`` for half-typed text such as inline queries, sent at every keystroke.
     """
-    from .parse import merge_followup
-
     query = parse_question(text, store.vocabulary, today)
     if previous is not None:
         query = merge_followup(previous, query)
     result = answer_query(query, store)
     if record and result.status != "answered" and query.error != "empty":
-        from .vocab import normalize
-
         store.record_unanswered(text, normalize(text)[:500], result.status, chat_kind)
     return result

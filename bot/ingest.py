@@ -450,13 +450,13 @@ def load_shipped(store: Store, digest: str) -> None:
     folder = data_dir()
     read = lambda name: pd.read_csv(folder / name, dtype=str, keep_default_na=False)  # noqa: E731
     sources = _clean(read("sources.csv"))
-    facts, _, errors = validate(store, read("facts.csv"), sources)
+    facts, shipped_sources, errors = validate(store, read("facts.csv"), sources)
     if errors:
         raise IngestError("the shipped data/facts.csv is invalid", errors)
     notes = read("notes.csv")
     with store.transaction() as conn:
         conn.execute(f"DELETE FROM facts WHERE file = '{SHIPPED}'")
-        _write(store, facts, sources.to_dict("records"), SHIPPED, overwrite_ingested=False)
+        _write(store, facts, shipped_sources, SHIPPED, overwrite_ingested=False)
         conn.execute(
             "DELETE FROM notes WHERE source IN (SELECT value FROM json_each(?))",
             (pd.Series(sources["id"]).to_json(orient="values"),),

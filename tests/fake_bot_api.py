@@ -2568,18 +2568,25 @@ class FakeBotApi:
             self._messages.pop((chat_id, int(message_id)), None)
         return True
 
-    def _m_forwardmessage(self, params: Mapping[str, Any]) -> dict[str, Any]:
+    def _source_content(
+        self, params: Mapping[str, Any], verb: str
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """The message forwardMessage/copyMessage refer to, and the content they carry over."""
         source = self._messages.get(
             (self._resolve_chat_id(params["from_chat_id"]), int(params["message_id"]))
         )
         if source is None and self.strict_messages:
-            raise _bad("message to forward not found")
+            raise _bad(f"message to {verb} not found")
         content = {
             k: copy.deepcopy(v)
             for k, v in (source or {}).items()
             if k
             in ("text", "entities", "photo", "caption", "caption_entities", "document", "sticker")
         }
+        return source, content
+
+    def _m_forwardmessage(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        source, content = self._source_content(params, "forward")
         origin_user = (source or {}).get("from") or self.bot_user
         content["forward_origin"] = {
             "type": "user",
@@ -2589,17 +2596,7 @@ class FakeBotApi:
         return self._new_message("forwardMessage", params, **content)
 
     def _m_copymessage(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        source = self._messages.get(
-            (self._resolve_chat_id(params["from_chat_id"]), int(params["message_id"]))
-        )
-        if source is None and self.strict_messages:
-            raise _bad("message to copy not found")
-        content = {
-            k: copy.deepcopy(v)
-            for k, v in (source or {}).items()
-            if k
-            in ("text", "entities", "photo", "caption", "caption_entities", "document", "sticker")
-        }
+        _, content = self._source_content(params, "copy")
         content.update(self._caption_content(params))
         copied = self._new_message("copyMessage", params, **content)
         return {"message_id": copied["message_id"]}

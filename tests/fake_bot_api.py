@@ -64,8 +64,8 @@ Known differences from Telegram (deliberate, documented):
   id below -10**12 a supergroup, another negative id a basic group, unless registered with
   :meth:`FakeBotApi.add_chat` or seen in a pushed update.
 
-The spec is read from ``<repo>/../shared/telegram-bot-api/api.json`` or from the path in the
-environment variable ``MARKETBOT_BOT_API_SPEC``.
+The spec is the Bot API 10.1 copy vendored in ``tests/botapi/api.json`` (MIT; see the README
+there), or the file named by the environment variable ``MARKETBOT_BOT_API_SPEC``.
 """
 
 from __future__ import annotations
@@ -166,11 +166,11 @@ _DISCRIMINATOR_RE = re.compile(r"(?:must be|always)\s+[\"“]?([A-Za-z0-9_]+)[\"
 
 
 def default_spec_path() -> Path:
-    """Where ``api.json`` is: ``$MARKETBOT_BOT_API_SPEC`` or ``<repo>/../shared/...``."""
+    """Where ``api.json`` is: ``$MARKETBOT_BOT_API_SPEC``, else the copy vendored in ``tests/botapi/``."""
     override = os.environ.get(SPEC_ENV_VAR)
     if override:
         return Path(override).expanduser()
-    return Path(__file__).resolve().parents[2] / "shared" / "telegram-bot-api" / "api.json"
+    return Path(__file__).resolve().parent / "botapi" / "api.json"
 
 
 class BotApiSpec:

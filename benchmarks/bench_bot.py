@@ -35,10 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from telegram import Update
 from telegram.ext import ContextTypes, MessageHandler, filters
-
-from bot import chart
-from tests.fake_bot_api import FakeBotApi, RecordedRequest, running_bot
 from tests.test_bot import Running, start_bot, stop_bot
+
+from bot import chart_draw
+from tests.fake_bot_api import FakeBotApi, RecordedRequest, running_bot
 
 TARGET_RATIO = 0.8
 TARGET_P99_MS = 100.0
@@ -101,13 +101,13 @@ class RenderCounter:
 
     def __init__(self) -> None:
         self.count = 0
-        self._orig = chart._cache_put
+        self._orig = chart_draw._cache_put
 
         def counted(key: str, png: bytes) -> None:
             self.count += 1
             self._orig(key, png)
 
-        chart._cache_put = counted
+        chart_draw._cache_put = counted
 
 
 # -- 1. throughput ---------------------------------------------------------------------------
@@ -191,7 +191,7 @@ async def section_latency(
         for i in range(n_chart):
             await asyncio.sleep(max(0.0, t0 + (i + 0.5) / chart_rate - time.monotonic()))
             if clear_cache:
-                chart.clear_cache()
+                chart_draw.clear_cache()
             q = CHART_QUESTIONS[i % len(CHART_QUESTIONS)]
             api.push_update(api.make_private_message(q, user_id=CHART_USER_BASE + i % USERS))
 

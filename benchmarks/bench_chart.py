@@ -17,7 +17,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot import chart
+from bot import chart_draw
 from bot.models import Answer, Change, Fact, Period, Query, Source
 
 TARGET_RENDER_MEDIAN_MS = 60.0
@@ -87,16 +87,16 @@ def main() -> int:
     args = parser.parse_args()
     proc = psutil.Process()
 
-    chart.render_chart(answer(0))  # first render: imports matplotlib, loads fonts
+    chart_draw.render_chart(answer(0))  # first render: imports matplotlib, loads fonts
     for i in range(1, 50):  # warm-up: every shape and language
-        chart.render_chart(answer(i))
+        chart_draw.render_chart(answer(i))
 
     times, cpu, sizes = [], [], []
     base = 10_000
     for i in range(args.renders):
         a = answer(base + i)
         t0, c0 = time.perf_counter(), time.thread_time()
-        png = chart.render_chart(a)
+        png = chart_draw.render_chart(a)
         times.append((time.perf_counter() - t0) * 1000)
         cpu.append((time.thread_time() - c0) * 1000)
         assert png is not None
@@ -107,18 +107,18 @@ def main() -> int:
     cached = []
     for _ in range(2000):
         t0 = time.perf_counter()
-        chart.render_chart(repeat)
+        chart_draw.render_chart(repeat)
         cached.append((time.perf_counter() - t0) * 1e6)
     cached_med = statistics.median(cached)
 
     # Fill the PNG cache to its bound first, so the soak measures leaks, not the cache.
-    for i in range(chart.CACHE_MAX + 50):
-        chart.render_chart(answer(50_000 + i))
+    for i in range(chart_draw.CACHE_MAX + 50):
+        chart_draw.render_chart(answer(50_000 + i))
     gc.collect()
     rss0 = proc.memory_info().rss
     t0 = time.perf_counter()
     for i in range(args.soak):
-        chart.render_chart(answer(100_000 + i))
+        chart_draw.render_chart(answer(100_000 + i))
     soak_s = time.perf_counter() - t0
     gc.collect()
     growth_mb = (proc.memory_info().rss - rss0) / 2**20
@@ -139,7 +139,7 @@ def main() -> int:
         f"cached repeat (2000): median {cached_med:.1f} us   "
         f"target <= {TARGET_CACHED_US:.0f} us  {verdict(ok[1])}",
         f"RSS growth over {args.soak} renders: {growth_mb:+.1f} MB ({args.soak / soak_s:.0f} "
-        f"renders/s, RSS now {rss_now:.0f} MB, {chart.cache_size()} PNGs cached)   "
+        f"renders/s, RSS now {rss_now:.0f} MB, {chart_draw.cache_size()} PNGs cached)   "
         f"target <= {TARGET_RSS_MB:.0f} MB  {verdict(ok[2])}",
     ]
     print("\n".join(lines))

@@ -26,10 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot import push
+from bot import subscriptions
 from bot.config import Settings
-from bot.db import open_store
-from bot.telegram_bot import build_application
+from bot.db import now_iso, open_store
+from bot.telegram import delivery
+from bot.telegram.app import build_application
 from tests.fake_bot_api import FakeBotApi, running_bot
 
 TARGET_RATE = 25.0  # msgs/s actually delivered (the target; Telegram allows ~30/s)
@@ -57,9 +58,9 @@ def pct(values: list[float], q: float) -> float:
 async def bench(chats: int, qps: float, blocked_share: float) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench_push_"))
     store = open_store(tmp / "marketbot.db")
-    push.ensure_schema(store)
+    subscriptions.ensure_schema(store)
     chat_ids = [FIRST_CHAT + i for i in range(chats)]
-    now = push.now_iso()
+    now = now_iso()
     with store.transaction() as conn:
         conn.executemany(
             "INSERT INTO subscriptions (chat_id, topic, thread_id, lang, active, created_at, "
@@ -79,7 +80,7 @@ async def bench(chats: int, qps: float, blocked_share: float) -> int:
         app = build_application(Settings.from_env(store.path), store)
         async with running_bot(app):
             # warm the answer path and the chart cache as post_init does in `run`
-            push.start_outbox(app)
+            delivery.start_outbox(app)
             asked: list[tuple[int, float]] = []
             done = asyncio.Event()
 
@@ -96,14 +97,14 @@ async def bench(chats: int, qps: float, blocked_share: float) -> int:
             asker = asyncio.create_task(ask_steadily())
             await asyncio.sleep(3)  # questions are already flowing when the push starts
             started = time.monotonic()
-            push_id, queued = push.queue_push(store)
+            push_id, queued = subscriptions.queue_push(store)
             print(f"queued push {push_id} to {queued} chats ({len(blocked)} blocked)", flush=True)
             last_report = started
-            while push.pending_count(store):
+            while subscriptions.pending_count(store):
                 await asyncio.sleep(1)
                 if time.monotonic() - last_report >= 15:
                     last_report = time.monotonic()
-                    [status] = [s for s in push.push_status(store) if s["id"] == push_id]
+                    [status] = [s for s in subscriptions.push_status(store) if s["id"] == push_id]
                     elapsed = last_report - started
                     print(
                         f"  {elapsed:5.0f}s delivered {status['delivered']:>6} "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.chart import render_chart
+from bot.chart_draw import render_chart
 from bot.models import Answer, Change, Fact, Period, Query, Source
 from bot.vocab import shipped_vocabulary
 

@@ -66,11 +66,11 @@ def ask(
         reply = render_text(answer, store.vocabulary)
         has_chart = False
         if chart_path is not None or as_json:
-            from .chart import has_chart as chart_exists
+            from .chart_spec import has_chart as chart_exists
 
             has_chart = chart_exists(answer)
         if chart_path is not None:
-            from .chart import render_chart
+            from .chart_draw import render_chart
 
             png = render_chart(answer, labels=store.vocabulary.label) if has_chart else None
             if png:
@@ -176,7 +176,7 @@ def run(webhook_url: str | None, listen: str, port: int, db_path: Path | None) -
         click.echo("error: TELEGRAM_BOT_TOKEN is not set (get a token from @BotFather)", err=True)
         sys.exit(2)
     from .ops import configure_logging
-    from .telegram_bot import run as run_bot
+    from .telegram.app import run as run_bot
 
     try:
         configure_logging(settings.log_level, token=settings.token)
@@ -189,7 +189,7 @@ def run(webhook_url: str | None, listen: str, port: int, db_path: Path | None) -
 
 def _announce(store, periods: list[str]) -> None:
     try:
-        from .push import queue_push
+        from .subscriptions import queue_push
     except ImportError:  # pushes arrive with the subscriptions feature
         click.echo("note: pushes are not available in this build", err=True)
         return
@@ -219,7 +219,7 @@ def push(
 
         TELEGRAM_BOT_TOKEN=123:abc marketbot push --drain
     """
-    from . import push as pushes
+    from . import subscriptions as pushes
     from .config import Settings
 
     settings = Settings.from_env(db_path)
@@ -241,7 +241,9 @@ def push(
         if not settings.token:
             click.echo("error: TELEGRAM_BOT_TOKEN is not set", err=True)
             sys.exit(2)
-        stats = pushes.cli_drain(store, settings, click.progressbar)
+        from .telegram.delivery import cli_drain
+
+        stats = cli_drain(store, settings, click.progressbar)
         click.echo(
             f"sent {stats.sent}, failed {stats.failed}, retried {stats.retried}, "
             f"rate-limited {stats.rate_limited}, migrated {stats.migrated}"

@@ -232,54 +232,6 @@ def check_config() -> tuple[Check, Settings | None]:
     ), settings
 
 
-async def _network_checks(settings: Settings) -> list[Check]:
-    """getMe and getWebhookInfo through the same Bot settings as `marketbot run`."""
-    from telegram import Bot
-    from telegram.error import Forbidden, InvalidToken, NetworkError, TelegramError
-
-    where = settings.api_base_url
-    bot = Bot(settings.token, base_url=where, base_file_url=settings.base_file_url)
-    checks: list[Check] = []
-    try:
-        await bot.initialize()  # calls getMe
-        me = bot.bot
-        checks.append(Check("PASS", "token", f"getMe: @{me.username} (id {me.id}) via {where}"))
-    except (InvalidToken, Forbidden) as e:
-        reason = e.__cause__ if isinstance(e.__cause__, TelegramError) else e  # PTB's wrapper
-        checks.append(
-            Check("FAIL", "token", f"rejected by {where} ({reason}): check TELEGRAM_BOT_TOKEN")
-        )
-    except NetworkError as e:  # includes TimedOut
-        checks.append(Check("FAIL", "token", f"cannot reach {where}: {e}"))
-    except TelegramError as e:
-        checks.append(Check("FAIL", "token", f"getMe failed via {where}: {e}"))
-    if checks[0].status != "PASS":
-        checks.append(Check("SKIP", "webhook", "needs a working token"))
-        with contextlib.suppress(Exception):
-            await bot.shutdown()
-        return checks
-    try:
-        info = await bot.get_webhook_info()
-    except TelegramError as e:
-        checks.append(Check("FAIL", "webhook", f"getWebhookInfo failed: {e}"))
-    else:
-        mode = f"url {info.url}" if info.url else "no webhook set (long polling)"
-        detail = f"{mode}, {info.pending_update_count} pending update(s)"
-        status = "PASS"
-        if info.last_error_message:
-            when = info.last_error_date
-            age = dt.datetime.now(dt.UTC) - when if when else None
-            stamp = when.isoformat() if when else "unknown time"
-            detail += f", last error at {stamp}: {info.last_error_message}"
-            if age is None or age < RECENT_WEBHOOK_ERROR:
-                status = "FAIL"
-        checks.append(Check(status, "webhook", detail))
-    finally:
-        with contextlib.suppress(Exception):
-            await bot.shutdown()
-    return checks
-
-
 def run_checks(db_path: Path | None, store_only: bool) -> list[Check]:
     """Every doctor check, in order: config, state directory, store, token, webhook."""
     from .config import default_db_path
@@ -305,7 +257,9 @@ def run_checks(db_path: Path | None, store_only: bool) -> list[Check]:
         )
         checks.append(Check("SKIP", "webhook", "needs a token"))
     else:
-        checks += asyncio.run(_network_checks(settings))
+        from .telegram.doctor import network_checks  # imports python-telegram-bot
+
+        checks += asyncio.run(network_checks(settings))
     return checks
 
 

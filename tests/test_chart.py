@@ -16,17 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from bot import chart
-from bot.chart import (
-    ChartSpec,
-    chart_spec,
-    draw_figure,
-    has_chart,
-    render_chart,
-    render_chart_async,
-    render_spec,
-    wrap,
-)
+from bot import chart_draw
+from bot.chart_draw import draw_figure, render_chart, render_chart_async, render_spec, wrap
+from bot.chart_spec import MAX_BARS, ChartSpec, chart_spec, has_chart
 from bot.models import Answer, Change, Fact, Period, Query, Source
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,9 +94,9 @@ def drawn_texts(fig) -> list:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    chart.clear_cache()
+    chart_draw.clear_cache()
     yield
-    chart.clear_cache()
+    chart_draw.clear_cache()
 
 
 # --- the PNG ------------------------------------------------------------------------------
@@ -287,7 +279,7 @@ def test_unanswered_gets_no_chart() -> None:
 def test_text_path_does_not_import_matplotlib() -> None:
     code = (
         "import sys\n"
-        "from bot.chart import chart_spec, has_chart\n"
+        "from bot.chart_spec import chart_spec, has_chart\n"
         "from bot.models import Answer, Fact, Period, Query, Source\n"
         "src = Source('s', 'T', 'P', '2019-11-11')\n"
         "facts = [Fact('dau', 'aftermarket', None, Period(2019, q), 1e4 * q, '=', 'users', src)\n"
@@ -308,7 +300,7 @@ def test_text_path_does_not_import_matplotlib() -> None:
 def test_same_answer_same_bytes_also_across_a_fresh_cache() -> None:
     first = render_chart(dau_change())
     assert render_chart(dau_change()) is first  # served from the cache
-    chart.clear_cache()
+    chart_draw.clear_cache()
     again = render_chart(dau_change())
     assert again is not first and again == first
     spec = chart_spec(ride_code("zh"), zh_labels)
@@ -327,12 +319,12 @@ def test_cache_key_follows_what_is_drawn() -> None:
 
 
 def test_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(chart, "CACHE_MAX", 3)
+    monkeypatch.setattr(chart_draw, "CACHE_MAX", 3)
     for value in range(5):
         answer = dau_change()
         answer.facts[0] = answer.facts[0]._replace(value=28_000 + value)
         render_chart(answer)
-    assert chart.cache_size() == 3
+    assert chart_draw.cache_size() == 3
 
 
 # --- legibility: CJK glyphs, wrapping, nothing clipped or overlapping -----------------------
@@ -391,7 +383,7 @@ def test_long_and_chinese_labels_render_cleanly(lang: str) -> None:
 
 
 def test_chinese_chart_has_all_glyphs() -> None:
-    assert chart.cjk_font_family() == "Noto Sans CJK SC"  # the packaged font is registered
+    assert chart_draw.cjk_font_family() == "Noto Sans CJK SC"  # the packaged font is registered
     spec = chart_spec(ride_code("zh"), zh_labels)
     assert spec is not None
     assert spec.labels == ("微信", "支付宝") and spec.value_labels == ("1亿+", "2亿+")
@@ -400,7 +392,7 @@ def test_chinese_chart_has_all_glyphs() -> None:
         warnings.simplefilter("error")
         fig = draw_figure(spec)
         assert_laid_out(fig)
-        chart.clear_cache()
+        chart_draw.clear_cache()
         render_chart(ride_code("zh"), zh_labels)
 
 
@@ -475,7 +467,7 @@ def test_any_chart_keeps_text_inside_apart_and_in_font(case: tuple[Answer, objec
     assert spec is not None
     n = len(answer.facts)
     assert len(spec.labels) == len(spec.values) == len(spec.value_labels) == n
-    assert spec.kind == ("line" if n > chart.MAX_BARS else "bars")
+    assert spec.kind == ("line" if n > MAX_BARS else "bars")
     for label, flag in zip(spec.value_labels, spec.lower_bounds, strict=True):
         assert flag == label.endswith("+")
     with warnings.catch_warnings():
@@ -492,7 +484,7 @@ def test_wrap_breaks_at_words_and_cuts_with_an_ellipsis() -> None:
     assert wrap("2019年第三季度", 5, 3) == ["2019年", "第三季度"]
     lines = wrap("word " * 40, 10, 2)
     assert len(lines) == 2 and lines[-1].endswith("…")
-    assert all(chart._width_em(line) <= 10 for line in lines)
+    assert all(chart_draw._width_em(line) <= 10 for line in lines)
 
 
 # --- async --------------------------------------------------------------------------------
@@ -507,7 +499,7 @@ async def test_render_chart_async_from_an_event_loop() -> None:
             render_chart_async(single(False)),
         )
     finally:
-        chart.shutdown_renderer()  # the drawing process is not left behind
+        chart_draw.shutdown_renderer()  # the drawing process is not left behind
     assert results[0] == expected
     assert results[1] is not None and results[1].startswith(PNG_MAGIC)
     assert results[2] is None

@@ -13,7 +13,8 @@ import pytest
 
 from bot.config import Settings
 from bot.db import open_store
-from bot.telegram_bot import build_application, post_init, split_html
+from bot.telegram.app import build_application, post_init
+from bot.telegram.handlers import split_html
 from tests.fake_bot_api import DEFAULT_GROUP_ID, DEFAULT_USER_ID, FakeBotApi
 
 BOT = "marketbot_test_bot"
@@ -301,7 +302,7 @@ async def test_retry_after_delays_only_that_chat(bot: Running) -> None:
 
 
 async def test_handler_failure_tells_the_user(bot: Running, monkeypatch) -> None:
-    import bot.telegram_bot as tb
+    import bot.telegram.handlers as tb
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")

@@ -13,13 +13,15 @@ import pytest
 from click.testing import CliRunner
 from telegram.ext import ExtBot
 
-from bot import push
+from bot import subscriptions
 from bot.cli import cli
 from bot.config import Settings
 from bot.db import Store
 from bot.models import Period
-from bot.ratelimit import ChatRateLimiter
-from bot.telegram_bot import build_application
+from bot.summary import CAPTION_LIMIT, TEXT_LIMIT, build_summary, visible
+from bot.telegram import delivery
+from bot.telegram.app import build_application
+from bot.telegram.pacing import ChatRateLimiter
 from tests.fake_bot_api import FakeBotApi, running_bot
 
 Q3 = Period(2019, 3)
@@ -28,7 +30,7 @@ GROUP = -1_001_500_000_001
 
 @pytest.fixture
 def store(fresh_db: Store) -> Store:
-    push.ensure_schema(fresh_db)
+    subscriptions.ensure_schema(fresh_db)
     return fresh_db
 
 
@@ -44,7 +46,7 @@ def make_bot(api: FakeBotApi) -> ExtBot:
 
 def subscribe_many(store: Store, chat_ids: list[int], topic: str = "*", lang: str = "en") -> None:
     for chat_id in chat_ids:
-        push.subscribe(store, chat_id, topic, lang=lang)
+        subscriptions.subscribe(store, chat_id, topic, lang=lang)
 
 
 def delivered(api: FakeBotApi) -> Counter:
@@ -60,23 +62,23 @@ def states(store: Store) -> Counter:
     return Counter(s for (s,) in store.conn.execute("SELECT state FROM outbox"))
 
 
-async def drain(store: Store, api: FakeBotApi, **options: object) -> push.DrainStats:
-    return await push.drain_with_bot(store, make_bot(api), **options)  # type: ignore[arg-type]
+async def drain(store: Store, api: FakeBotApi, **options: object) -> delivery.DrainStats:
+    return await delivery.drain_with_bot(store, make_bot(api), **options)  # type: ignore[arg-type]
 
 
 # -- storage and summary --------------------------------------------------------------
 
 
 def test_queue_push_one_row_per_chat_with_its_topics(store: Store) -> None:
-    push.subscribe(store, 1, "*")
-    push.subscribe(store, 2, "aftermarket", lang="zh")
-    push.subscribe(store, 3, "ride_code")
-    push.subscribe(store, 3, "aftermarket", thread_id=None)
-    push.subscribe(store, GROUP, "pan_auto", thread_id=42)
-    push.subscribe(store, 4, "overseas_taxi")
-    push.unsubscribe(store, 4)
+    subscriptions.subscribe(store, 1, "*")
+    subscriptions.subscribe(store, 2, "aftermarket", lang="zh")
+    subscriptions.subscribe(store, 3, "ride_code")
+    subscriptions.subscribe(store, 3, "aftermarket", thread_id=None)
+    subscriptions.subscribe(store, GROUP, "pan_auto", thread_id=42)
+    subscriptions.subscribe(store, 4, "overseas_taxi")
+    subscriptions.unsubscribe(store, 4)
 
-    push_id, n = push.queue_push(store, period="2019Q3")
+    push_id, n = subscriptions.queue_push(store, period="2019Q3")
     assert n == 4
     rows = {
         chat: (thread, topics, lang)
@@ -91,10 +93,10 @@ def test_queue_push_one_row_per_chat_with_its_topics(store: Store) -> None:
         GROUP: (42, "pan_auto", "en"),
     }
     # Q2 has only aftermarket and pan-auto figures: the ride-code-only part is left out
-    _, n_q2 = push.queue_push(store, period="2019Q2")
+    _, n_q2 = subscriptions.queue_push(store, period="2019Q2")
     assert n_q2 == 4
     # a topic push reaches its subscribers and the everything-subscribers only
-    topic_push, n_topic = push.queue_push(store, topic="后市场")
+    topic_push, n_topic = subscriptions.queue_push(store, topic="后市场")
     assert n_topic == 3
     assert {
         c
@@ -102,21 +104,21 @@ def test_queue_push_one_row_per_chat_with_its_topics(store: Store) -> None:
             "SELECT chat_id FROM outbox WHERE push_id = ?", (topic_push,)
         )
     } == {1, 2, 3}
-    [status] = [s for s in push.push_status(store) if s["id"] == push_id]
+    [status] = [s for s in subscriptions.push_status(store) if s["id"] == push_id]
     assert (status["delivered"], status["pending"], status["failed"]) == (0, 4, 0)
 
 
 def test_queue_push_defaults_and_errors(store: Store) -> None:
-    push.subscribe(store, 1, "*")
-    push_id, n = push.queue_push(store)
+    subscriptions.subscribe(store, 1, "*")
+    push_id, n = subscriptions.queue_push(store)
     assert n == 1
     assert store.conn.execute("SELECT period FROM pushes WHERE id = ?", (push_id,)).fetchone() == (
         "2019Q3",
     )
     with pytest.raises(ValueError, match="no figures"):
-        push.queue_push(store, period="2030Q1")
+        subscriptions.queue_push(store, period="2030Q1")
     with pytest.raises(ValueError, match="unknown topic"):
-        push.queue_push(store, topic="bananas")
+        subscriptions.queue_push(store, topic="bananas")
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -125,12 +127,12 @@ def test_queue_push_defaults_and_errors(store: Store) -> None:
     ["*", "aftermarket", "pan_auto", "ride_code", "overseas_taxi", "aftermarket,ride_code"],
 )
 def test_summary_fits_one_message(store: Store, topics: str, lang: str) -> None:
-    summary = push.build_summary(store, Q3, topics, lang)
-    assert len(push.visible(summary.html)) <= push.TEXT_LIMIT
+    summary = build_summary(store, Q3, topics, lang)
+    assert len(visible(summary.html)) <= TEXT_LIMIT
     caption = summary.caption()
     if summary.chart is not None:
-        assert caption is not None and len(push.visible(caption)) <= push.CAPTION_LIMIT
-    text = push.visible(summary.html)
+        assert caption is not None and len(visible(caption)) <= CAPTION_LIMIT
+    text = visible(summary.html)
     if lang == "zh":
         assert "最新数据：2019年第三季度" in text and "来源：" in text
     else:
@@ -138,28 +140,28 @@ def test_summary_fits_one_message(store: Store, topics: str, lang: str) -> None:
 
 
 def test_summary_has_change_and_chart(store: Store) -> None:
-    summary = push.build_summary(store, Q3, "*", "en")
-    text = push.visible(summary.html)
+    summary = build_summary(store, Q3, "*", "en")
+    text = visible(summary.html)
     assert "283 million users (+42.2% vs Q2 2019)" in text
     assert "27,200 users (-4.6% vs Q2 2019)" in text
     assert summary.chart is not None and summary.chart.facts[0].segment == "pan_auto"
-    zh = push.visible(push.build_summary(store, Q3, "aftermarket", "zh").html)
+    zh = visible(build_summary(store, Q3, "aftermarket", "zh").html)
     assert "2.72万人（较2019年第二季度 -4.6%）" in zh
 
 
 def test_schedule_helpers(store: Store) -> None:
     import datetime as dt
 
-    assert push.first_weekday_after_quarter(dt.date(2019, 10, 1))  # a Tuesday
-    assert not push.first_weekday_after_quarter(dt.date(2019, 10, 2))
-    assert push.first_weekday_after_quarter(dt.date(2020, 1, 1))  # a Wednesday
-    assert push.first_weekday_after_quarter(dt.date(2022, 1, 3))  # Monday after a weekend
-    assert not push.first_weekday_after_quarter(dt.date(2022, 1, 1))
-    assert push.parse_schedule("09:00 Asia/Shanghai").hour == 9
-    push.subscribe(store, 1, "*")
-    assert push.scheduled_push(store, dt.date(2019, 10, 2)) is None
-    assert push.scheduled_push(store, dt.date(2019, 10, 1)) is not None
-    assert push.scheduled_push(store, dt.date(2020, 1, 1)) is None  # nothing newer
+    assert subscriptions.first_weekday_after_quarter(dt.date(2019, 10, 1))  # a Tuesday
+    assert not subscriptions.first_weekday_after_quarter(dt.date(2019, 10, 2))
+    assert subscriptions.first_weekday_after_quarter(dt.date(2020, 1, 1))  # a Wednesday
+    assert subscriptions.first_weekday_after_quarter(dt.date(2022, 1, 3))  # Monday after a weekend
+    assert not subscriptions.first_weekday_after_quarter(dt.date(2022, 1, 1))
+    assert subscriptions.parse_schedule("09:00 Asia/Shanghai").hour == 9
+    subscriptions.subscribe(store, 1, "*")
+    assert subscriptions.scheduled_push(store, dt.date(2019, 10, 2)) is None
+    assert subscriptions.scheduled_push(store, dt.date(2019, 10, 1)) is not None
+    assert subscriptions.scheduled_push(store, dt.date(2020, 1, 1)) is None  # nothing newer
 
 
 # -- delivery ---------------------------------------------------------------------------
@@ -168,10 +170,10 @@ def test_schedule_helpers(store: Store) -> None:
 async def test_drain_delivers_each_chat_once_with_chart(fake_api: FakeBotApi, store: Store) -> None:
     privates = list(range(5001, 5031))
     subscribe_many(store, privates)
-    push.subscribe(store, 5100, "aftermarket", lang="zh")
+    subscriptions.subscribe(store, 5100, "aftermarket", lang="zh")
     fake_api.add_chat(GROUP, "supergroup", title="Forum", is_forum=True)
-    push.subscribe(store, GROUP, "pan_auto", thread_id=42)
-    _, n = push.queue_push(store, period="2019Q3")
+    subscriptions.subscribe(store, GROUP, "pan_auto", thread_id=42)
+    _, n = subscriptions.queue_push(store, period="2019Q3")
     assert n == 32
 
     stats = await drain(store, fake_api)
@@ -187,14 +189,14 @@ async def test_drain_delivers_each_chat_once_with_chart(fake_api: FakeBotApi, st
     [zh_msg] = fake_api.sent("sendPhoto", 5100)
     assert "最新数据" in zh_msg.params["caption"]
     assert states(store) == {"sent": 32}
-    [status] = push.push_status(store)
+    [status] = subscriptions.push_status(store)
     assert (status["status"], status["delivered"], status["pending"]) == ("done", 32, 0)
     fake_api.assert_no_rejections()
 
 
 async def test_429_is_retried_after_its_wait(fake_api: FakeBotApi, store: Store) -> None:
     subscribe_many(store, [7001, 7002, 7003])
-    push.queue_push(store)
+    subscriptions.queue_push(store)
     fake_api.flood(7002, times=1, retry_after=1)
     stats = await drain(store, fake_api)
     assert stats.rate_limited == 1 and stats.sent == 3
@@ -207,16 +209,16 @@ async def test_429_is_retried_after_its_wait(fake_api: FakeBotApi, store: Store)
 async def test_403_deactivates_and_is_not_sent_again(fake_api: FakeBotApi, store: Store) -> None:
     subscribe_many(store, [8001, 8002])
     fake_api.block(8002)
-    push.queue_push(store)
+    subscriptions.queue_push(store)
     stats = await drain(store, fake_api)
     assert (stats.sent, stats.failed) == (1, 1)
     state, error = store.conn.execute(
         "SELECT state, last_error FROM outbox WHERE chat_id = 8002"
     ).fetchone()
     assert state == "failed" and "403" in error and "blocked" in error
-    [sub] = push.subscriptions(store, 8002, active_only=False)
+    [sub] = subscriptions.subscriptions(store, 8002, active_only=False)
     assert not sub.active and "blocked by the user" in (sub.deactivated_reason or "")
-    _, n = push.queue_push(store)
+    _, n = subscriptions.queue_push(store)
     assert n == 1  # the blocked chat is not queued again
     assert len(fake_api.sent("sendPhoto", 8002)) == 1
 
@@ -224,14 +226,14 @@ async def test_403_deactivates_and_is_not_sent_again(fake_api: FakeBotApi, store
 async def test_migrated_group_moves_and_is_retried(fake_api: FakeBotApi, store: Store) -> None:
     old, new = -4_000_555, -1_009_000_000_555
     fake_api.add_chat(old, "group", title="Old group")
-    push.subscribe(store, old, "*")
+    subscriptions.subscribe(store, old, "*")
     fake_api.migrate(old, new)
-    push.queue_push(store)
+    subscriptions.queue_push(store)
     stats = await drain(store, fake_api)
     assert (stats.sent, stats.migrated) == (1, 1)
     assert delivered(fake_api) == Counter({new: 1})
-    assert [s.topic for s in push.subscriptions(store, new)] == ["*"]
-    assert push.subscriptions(store, old) == []
+    assert [s.topic for s in subscriptions.subscriptions(store, new)] == ["*"]
+    assert subscriptions.subscriptions(store, old) == []
     assert states(store) == {"sent": 1}
 
 
@@ -239,7 +241,7 @@ async def test_server_errors_back_off_then_fail(fake_api: FakeBotApi, store: Sto
     subscribe_many(store, [9001, 9002, 9003])
     fake_api.fail(9001, times=1, code=502)
     fake_api.fail(9002, times=99, code=500)
-    push.queue_push(store)
+    subscriptions.queue_push(store)
     stats = await drain(store, fake_api, max_attempts=3, backoff_seconds=0.05)
     assert delivered(fake_api) == Counter({9001: 1, 9003: 1})
     assert stats.failed == 1
@@ -248,7 +250,7 @@ async def test_server_errors_back_off_then_fail(fake_api: FakeBotApi, store: Sto
     ).fetchone()
     assert state == "failed" and attempts == 3 and "after 3 attempts" in error
     assert len(fake_api.sent("sendPhoto", 9002)) == 3
-    assert push.subscriptions(store, 9002)  # a server error does not end a subscription
+    assert subscriptions.subscriptions(store, 9002)  # a server error does not end a subscription
 
 
 async def test_restart_in_the_middle_of_a_push_loses_nothing(
@@ -256,9 +258,9 @@ async def test_restart_in_the_middle_of_a_push_loses_nothing(
 ) -> None:
     chat_ids = list(range(10_001, 10_081))
     subscribe_many(store, chat_ids)
-    push.queue_push(store)
+    subscriptions.queue_push(store)
     fake_api.delay_seconds = 0.02
-    first = push.Outbox(store, make_bot(fake_api), concurrency=10)
+    first = delivery.Outbox(store, make_bot(fake_api), concurrency=10)
     async with first.bot:
         task = asyncio.create_task(first.run(until_idle=True))
         await fake_api.wait_for(lambda r: r.method == "sendPhoto" and r.ok, 25, timeout=20)
@@ -278,7 +280,7 @@ async def test_restart_in_the_middle_of_a_push_loses_nothing(
     )
     crashed = {c for (c,) in store.conn.execute("SELECT chat_id FROM outbox WHERE state='sending'")}
 
-    second = push.Outbox(store, make_bot(fake_api), concurrency=10)
+    second = delivery.Outbox(store, make_bot(fake_api), concurrency=10)
     async with second.bot:
         await second.run(until_idle=True)
     got = delivered(fake_api)
@@ -297,10 +299,10 @@ async def test_running_bot_drains_and_keeps_answering(
     app = build_application(Settings.from_env(store.path), store)
     subscribe_many(store, list(range(20_001, 20_041)))
     async with running_bot(app):
-        push.start_outbox(app)
+        delivery.start_outbox(app)
         fake_api.push_update(fake_api.make_private_message("/subscribe 后市场", user_id=20_100))
         await fake_api.wait_for("sendMessage", chat_id=20_100, timeout=10)
-        push.queue_push(store)
+        subscriptions.queue_push(store)
         fake_api.push_update(fake_api.make_private_message("aftermarket DAU Q3", user_id=20_200))
         await fake_api.wait_for(
             lambda r: r.method in ("sendMessage", "sendPhoto") and r.ok, chat_id=20_200, timeout=10
@@ -353,7 +355,7 @@ def test_cli_push_status_and_drain(
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", threaded_api.token)
     monkeypatch.setenv("TELEGRAM_API_BASE_URL", threaded_api.base_url)
     subscribe_many(store, [30_001, 30_002, 30_003])
-    push.subscribe(store, 30_004, "aftermarket", lang="zh")
+    subscriptions.subscribe(store, 30_004, "aftermarket", lang="zh")
     threaded_api.block(30_003)
     runner = CliRunner()
 
@@ -379,13 +381,13 @@ def test_cli_push_status_and_drain(
 
 
 def test_cli_ingest_announce_queues_a_push(store: Store, tmp_path: Path) -> None:
-    push.subscribe(store, 1, "*")
-    sample = Path(__file__).resolve().parents[1] / "data" / "sample-ingest.csv"
+    subscriptions.subscribe(store, 1, "*")
+    sample = Path(__file__).resolve().parents[2] / "data" / "sample-ingest.csv"
     result = CliRunner().invoke(cli, ["ingest", str(sample), "--announce"])
     assert result.exit_code == 0, result.output
     assert "queued push 1 for 2019Q4 to 1 chat(s)" in result.output
-    summary = push.build_summary(store, Period(2019, 4), "*", "en")
-    assert "301 million users (+6.4% vs Q3 2019)" in push.visible(summary.html)
+    summary = build_summary(store, Period(2019, 4), "*", "en")
+    assert "301 million users (+6.4% vs Q3 2019)" in visible(summary.html)
 
 
 async def test_schedule_job_from_environment(
@@ -396,7 +398,7 @@ async def test_schedule_job_from_environment(
     monkeypatch.setenv("MARKETBOT_PUSH_SCHEDULE", "09:00 Asia/Shanghai")
     app = build_application(Settings.from_env(store.path), store)
     async with running_bot(app):
-        push.start_outbox(app)
+        delivery.start_outbox(app)
         [job] = app.job_queue.get_jobs_by_name("quarterly-push")
         assert job.next_t is not None
         assert (job.next_t.hour, job.next_t.minute) == (9, 0)

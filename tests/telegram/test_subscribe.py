@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 import pytest
 from telegram.ext import Application
 
-from bot import chats, push
+from bot import subscriptions
 from bot.config import Settings
 from bot.db import Store
-from bot.telegram_bot import build_application
+from bot.telegram import chats
+from bot.telegram.app import build_application
 from tests.fake_bot_api import DEFAULT_GROUP_ID, DEFAULT_USER_ID, FakeBotApi, running_bot
 
 ADMIN_ID = 222_222_222
@@ -47,7 +48,7 @@ async def say(api: FakeBotApi, update: dict, method: str = "sendMessage") -> str
 
 
 def topics(store: Store, chat_id: int) -> list[str]:
-    return [s.topic for s in push.subscriptions(store, chat_id)]
+    return [s.topic for s in subscriptions.subscriptions(store, chat_id)]
 
 
 async def test_private_subscribe_list_unsubscribe(bot: FakeBotApi, fresh_db: Store) -> None:
@@ -76,7 +77,7 @@ async def test_private_subscribe_list_unsubscribe(bot: FakeBotApi, fresh_db: Sto
 async def test_chinese_alias_subscribes_in_chinese(bot: FakeBotApi, fresh_db: Store) -> None:
     reply = await say(bot, bot.make_private_message("/subscribe 后市场"))
     assert reply.startswith("已订阅")
-    [sub] = push.subscriptions(fresh_db, DEFAULT_USER_ID)
+    [sub] = subscriptions.subscriptions(fresh_db, DEFAULT_USER_ID)
     assert (sub.topic, sub.lang) == ("aftermarket", "zh")
 
     reply = await say(bot, bot.make_private_message("/subscribe pan-auto"))
@@ -107,7 +108,7 @@ async def test_group_only_admins_change_anyone_lists(bot: FakeBotApi, fresh_db: 
         bot.make_group_message("/subscribe aftermarket", user_id=ADMIN_ID, message_thread_id=77),
     )
     assert "Subscribed" in reply
-    [sub] = push.subscriptions(fresh_db, DEFAULT_GROUP_ID)
+    [sub] = subscriptions.subscriptions(fresh_db, DEFAULT_GROUP_ID)
     assert (sub.topic, sub.thread_id) == ("aftermarket", 77)
     # the reply went to the forum topic the command came from
     assert bot.sent("sendMessage", DEFAULT_GROUP_ID)[-1].params.get("message_thread_id") == 77
@@ -167,5 +168,5 @@ async def test_blocking_the_bot_ends_subscriptions(bot: FakeBotApi, fresh_db: St
             break
         await asyncio.sleep(0.1)
     assert topics(fresh_db, DEFAULT_USER_ID) == []
-    [sub] = push.subscriptions(fresh_db, DEFAULT_USER_ID, active_only=False)
+    [sub] = subscriptions.subscriptions(fresh_db, DEFAULT_USER_ID, active_only=False)
     assert sub.deactivated_reason == "bot kicked"

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import time
 
-from .db import Store
-from .models import PeriodSpec, Query
+from .. import subscriptions
+from ..db import Store
+from ..models import PeriodSpec, Query
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chat_state (
@@ -18,11 +19,17 @@ CREATE TABLE IF NOT EXISTS suggestion_buttons (
 );
 """
 
-# Tables keyed by chat id that must follow a group to its new supergroup id.
-CHAT_TABLES: list[tuple[str, str]] = [("chat_state", "chat_id")]
+# Tables keyed by chat id that must follow a group to its new supergroup id: its follow-up
+# state, its subscriptions and its undelivered pushes.
+CHAT_TABLES: list[tuple[str, str]] = [
+    ("chat_state", "chat_id"),
+    ("subscriptions", "chat_id"),
+    ("outbox", "chat_id"),
+]
 
 
 def ensure_schema(store: Store) -> None:
+    subscriptions.ensure_schema(store)
     store.conn.executescript(_SCHEMA)
 
 

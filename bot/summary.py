@@ -1,0 +1,155 @@
+"""The quarterly summary a push delivers: headline figures, % change, chart and source.
+
+It is built by the answer pipeline, per market, in the subscriber's language.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .answer import answer_query
+from .db import Store
+from .format import figure_text, source_line
+from .models import Answer, Change, Fact, Lang, Period, PeriodSpec, Query, Source
+from .numbers import signed_pct
+from .subscriptions import TOPIC_ALL, lang_text, period_segments
+
+# Telegram's limits on what one message shows (visible characters, after HTML parsing).
+CAPTION_LIMIT = 1024
+TEXT_LIMIT = 4096
+
+
+@dataclass
+class Summary:
+    """One push message: HTML text and (maybe) the chart answer to draw."""
+
+    html: str
+    short_html: str  # without per-figure notes, for a caption
+    chart: Answer | None = None
+    png: bytes | None = None
+    file_id: str | None = None  # Telegram's id of the uploaded chart, reused for later chats
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def caption(self) -> str | None:
+        """The text to put under the chart, if one fits a caption."""
+        for text in (self.html, self.short_html):
+            if len(visible(text)) <= CAPTION_LIMIT:
+                return text
+        return None
+
+
+def visible(text: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
+
+
+def _segment_answer(store: Store, segment: str, period: Period, lang: Lang) -> Answer:
+    """The answer pipeline for "<segment> <period> change"."""
+    query = Query(
+        text=f"{segment} {period.label} change",
+        segments=(segment,),
+        periods=(PeriodSpec("quarter", period.year, period.quarter, period.label),),
+        comparison="change",
+        lang=lang,
+    )
+    return answer_query(query, store)
+
+
+def build_summary(store: Store, period: Period, topics: str, lang: str) -> Summary:
+    """The summary of ``period`` for ``topics`` (``*`` or comma-joined segments) in ``lang``."""
+    lg: Lang = "zh" if lang == "zh" else "en"
+    v = store.vocabulary
+    in_period = period_segments(store, period)
+    wanted = in_period if topics == TOPIC_ALL else [t for t in topics.split(",") if t]
+    head = lang_text(lg, f"New figures: {period.human(lg)}", f"最新数据：{period.human(lg)}")
+    full = [f"<b>📊 {html.escape(head, quote=False)}</b>"]
+    short = list(full)
+    sources: dict[str, Source] = {}
+    chart: Answer | None = None
+    answers = [_segment_answer(store, segment, period, lg) for segment in wanted]
+    # The market that moved most leads (and gives the chart); the rest keep catalogue order.
+    answers.sort(
+        key=lambda a: -max((abs(c.pct) for c in a.changes if c.to_period == period), default=-1)
+    )
+    for answer in answers:
+        segment = answer.query.segments[0]
+        facts = [f for f in answer.facts if f.period == period]
+        if answer.status != "answered" or not facts:
+            continue
+        changes = {(c.metric, c.platform): c for c in answer.changes if c.to_period == period}
+        title = f"<b>{html.escape(v.label('segment', segment, lg), quote=False)}</b>"
+        full += ["", title]
+        short += ["", title]
+        for f in facts:
+            sources.setdefault(f.source.id, f.source)
+            line, note = _fact_line(f, changes.get((f.metric, f.platform)), v, lg)
+            full.append(line + note)
+            short.append(line)
+        if chart is None:
+            chart = _chart_answer(answer, facts, list(changes.values()))
+    tail = [""] + [html.escape(source_line(s, lg), quote=False) for s in sources.values()]
+    return Summary(
+        html=_fit("\n".join(full + tail), TEXT_LIMIT),
+        short_html=_fit("\n".join(short + tail), TEXT_LIMIT),
+        chart=chart,
+    )
+
+
+def _fact_line(f: Fact, change: Change | None, v: Any, lang: Lang) -> tuple[str, str]:
+    name = v.label("metric", f.metric, lang, short=True)
+    if f.platform:
+        name = f"{v.label('platform', f.platform, lang, short=True)} {name}"
+    line = f"• {html.escape(name, quote=False)}: <b>{html.escape(figure_text(f, v, lang), quote=False)}</b>"
+    if change is not None:
+        vs = change.from_period.human(lang)
+        pct = signed_pct(change.pct)
+        line += html.escape(lang_text(lang, f" ({pct} vs {vs})", f"（较{vs} {pct}）"), quote=False)
+    note = (f.note_zh or f.note) if lang == "zh" else f.note
+    return line, (html.escape(f" — {note}", quote=False) if note else "")
+
+
+def _chart_answer(answer: Answer, facts: list[Fact], changes: list[Change]) -> Answer | None:
+    """One chart for the summary: the first series with a change, else a same-metric compare."""
+    from .chart_spec import has_chart
+
+    for c in changes:
+        pair = [
+            f
+            for f in answer.facts
+            if (f.metric, f.platform) == (c.metric, c.platform)
+            and f.period in (c.from_period, c.to_period)
+        ]
+        sub = Answer(
+            answer.query._replace(
+                metrics=(c.metric,), platforms=(c.platform,) if c.platform else ()
+            ),
+            "answered",
+            facts=pair,
+            changes=[c],
+        )
+        if has_chart(sub):
+            return sub
+    by_metric: dict[str, list[Fact]] = {}
+    for f in facts:
+        by_metric.setdefault(f.metric, []).append(f)
+    for metric, group in by_metric.items():
+        if len(group) >= 2:
+            sub = Answer(answer.query._replace(metrics=(metric,)), "answered", facts=group)
+            if has_chart(sub):
+                return sub
+    return None
+
+
+def _fit(text: str, limit: int) -> str:
+    """Drop whole lines from the end (keeping the source) until the text fits ``limit``."""
+    if len(visible(text)) <= limit:
+        return text
+    lines = text.split("\n")
+    tail = lines[-1]
+    body = lines[:-1]
+    while body and len(visible("\n".join([*body, "…", tail]))) > limit:
+        body.pop()
+    return "\n".join([*body, "…", tail])

@@ -1,0 +1,54 @@
+"""The folder listing is the architecture: the pipeline never reaches up into the Telegram layer
+or the command line, and only `bot/telegram/` talks to Telegram."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+BOT = Path(__file__).resolve().parents[1] / "bot"
+ENTRY_POINTS = {"cli.py", "ops.py", "__main__.py"}  # they start the layers, so may import any
+
+
+def imports(path: Path) -> set[str]:
+    """Every module a file imports, relative imports resolved against the `bot` package."""
+    package = ["bot", *path.relative_to(BOT).parent.parts]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def pipeline_modules() -> list[Path]:
+    return [p for p in sorted(BOT.glob("*.py")) if p.name not in ENTRY_POINTS]
+
+
+def test_only_the_telegram_package_imports_telegram() -> None:
+    offenders = {
+        p.name: sorted(m for m in imports(p) if m == "telegram" or m.startswith("telegram."))
+        for p in sorted(BOT.glob("*.py"))
+    }
+    assert {name: mods for name, mods in offenders.items() if mods} == {}
+
+
+def test_the_pipeline_never_imports_the_layers_above_it() -> None:
+    above = ("bot.telegram", "bot.cli", "bot.ops")
+    offenders = {
+        p.name: sorted(m for m in imports(p) if m.startswith(above)) for p in pipeline_modules()
+    }
+    assert {name: mods for name, mods in offenders.items() if mods} == {}
+
+
+def test_the_telegram_layer_is_one_package() -> None:
+    modules = {p.name for p in (BOT / "telegram").glob("*.py")}
+    assert {"app.py", "handlers.py", "subscribe.py", "delivery.py", "pacing.py"} <= modules
+    assert not (BOT / "telegram_bot.py").exists() and not (BOT / "push.py").exists()

@@ -51,6 +51,7 @@ _SERIES_NEW = "#2F6DB5"
 _PALETTE = ("#2F6DB5", "#E08A2C", "#3A9A74", "#8C6BB1", "#C0504D", "#5B6B7A", "#D4A72C", "#4AA3C9")
 
 _TITLE_PT = 22.0
+_SUBTITLE_PT = 15.0
 _TICK_PT = 18.0
 _VALUE_PT = 18.0
 _PCT_PT = 16.0
@@ -217,6 +218,8 @@ class _Layout:
         line = spec.kind == "line"
         usable_w = WIDTH_PX - 2 * _MARGIN_X
         self.title_lines = wrap(spec.title, usable_w / _px(_TITLE_PT), 2)
+        # The note is never cut: it says what the numbers are (an average, a per-item figure).
+        self.subtitle_lines = wrap(spec.subtitle, usable_w / _px(_SUBTITLE_PT), 3)
         foot_em = usable_w / _px(_NOTE_PT)
         self.foot_lines = wrap(spec.footnote, foot_em, 2)
         self.slot = usable_w / n
@@ -244,7 +247,10 @@ class _Layout:
         self.tick_top = y + _px(self.tick_pt) * (1.1 + _TICK_STEP * (tick_rows - 1))
         self.base = self.tick_top + 10  # the baseline the bars stand on
         self.title_top = HEIGHT_PX - 18
-        self.plot_top = self.title_top - _line_px(_TITLE_PT, len(self.title_lines)) - 14
+        self.subtitle_top = self.title_top - _line_px(_TITLE_PT, len(self.title_lines)) - 4
+        self.plot_top = self.subtitle_top - 10
+        if spec.subtitle:
+            self.plot_top -= _line_px(_SUBTITLE_PT, len(self.subtitle_lines))
 
     def _shown_ticks(self) -> list[int]:
         """Which labels to draw: every k-th from the latest back, none crowding the next."""
@@ -323,6 +329,12 @@ def draw_figure(spec: ChartSpec, renderer: Any = None) -> Figure:
     usable_w = WIDTH_PX - 2 * _MARGIN_X
     title = "\n".join(lay.title_lines)
     text(_MARGIN_X, lay.title_top, title, _TITLE_PT, usable_w, bold=True, va="top", gid="title")
+    if spec.subtitle:
+        subtitle = "\n".join(lay.subtitle_lines)
+        text(
+            _MARGIN_X, lay.subtitle_top, subtitle, _SUBTITLE_PT, usable_w,
+            color=_MUTED, va="top", gid="subtitle",
+        )  # fmt: skip
     footnote = "\n".join(lay.foot_lines)
     text(_MARGIN_X, lay.foot_y, footnote, _NOTE_PT, usable_w, color=_MUTED, gid="footnote")
     for y, lines, para in lay.notes:

@@ -23,7 +23,7 @@ ChartMode = Literal["series", "categories", "single"]
 WIDTH_PX = 1000
 HEIGHT_PX = 625
 DPI = 100
-_STYLE_VERSION = "1"  # bump when the drawing changes, so cached PNGs are not reused
+_STYLE_VERSION = "2"  # bump when the drawing changes, so cached PNGs are not reused
 
 MAX_BARS = 6  # more periods than this are drawn as a line
 MAX_CATEGORIES = 8  # more side-by-side bars would not read on a phone
@@ -37,6 +37,7 @@ class ChartSpec:
     kind: ChartKind  # "bars" or "line"
     mode: ChartMode  # series: periods in order; categories: side by side; single: one bar
     title: str
+    subtitle: str  # what the figures are ("average per aftermarket mini program"); "" if plain
     unit: str
     labels: tuple[str, ...]  # one per bar or point, in drawing order
     values: tuple[float, ...]
@@ -203,6 +204,19 @@ def _note(lower: bool, upper: bool, line: bool, lang: Lang) -> str:
     return "\n".join(parts)  # one paragraph each, drawn beside its own swatch
 
 
+def _subtitle(facts: Sequence[Fact], lang: Lang) -> str:
+    """The figures' notes, once each: a bar labelled "401K" may be an average, not a total."""
+    notes: list[str] = []
+    for f in facts:
+        note = (f.note_zh or f.note) if lang == "zh" else f.note
+        if note and note not in notes:
+            notes.append(note)
+    if not notes:
+        return ""
+    text = ("；" if lang == "zh" else "; ").join(notes)
+    return text[:1].upper() + text[1:] if lang == "en" else text
+
+
 def _pct_between(a: Fact, b: Fact, changes: dict[tuple, Change]) -> str | None:
     # A change between bounds ("over 100M" → "over 200M") is not a measured change.
     if a.qualifier in (">", "<") or b.qualifier in (">", "<"):
@@ -279,6 +293,7 @@ def chart_spec(answer: Answer, labels: Labels | None = None) -> ChartSpec | None
         kind=kind,
         mode=mode,
         title=_title(metric, common_segment, common_platform, unit, title_period, lang),
+        subtitle=_subtitle(facts, lang),
         unit=unit,
         labels=tuple(names),
         values=tuple(float(f.value) for f in facts),

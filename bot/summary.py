@@ -28,18 +28,22 @@ class Summary:
     """One push message: HTML text and (maybe) the chart answer to draw."""
 
     html: str
-    short_html: str  # without per-figure notes, for a caption
+    short_html: str  # notes as numbered footnotes, each once: compact enough for a caption
     chart: Answer | None = None
     png: bytes | None = None
     file_id: str | None = None  # Telegram's id of the uploaded chart, reused for later chats
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def caption(self) -> str | None:
-        """The text to put under the chart, if one fits a caption."""
+        """The text to put under the chart, if one fits a caption (else no chart: the figures
+        and their notes matter more than the picture)."""
         for text in (self.html, self.short_html):
             if len(visible(text)) <= CAPTION_LIMIT:
                 return text
         return None
+
+
+_MARKS = ("¹", "²", "³", "⁴", "⁵", "⁶", "⁷", "⁸", "⁹", "*")
 
 
 def visible(text: str) -> str:
@@ -67,6 +71,7 @@ def build_summary(store: Store, period: Period, topics: str, lang: str) -> Summa
     head = lang_text(lg, f"New figures: {period.human(lg)}", f"最新数据：{period.human(lg)}")
     full = [f"<b>📊 {html.escape(head, quote=False)}</b>"]
     short = list(full)
+    footnotes: list[str] = []  # the short form's notes, numbered in order of first use
     sources: dict[str, Source] = {}
     chart: Answer | None = None
     answers = [_segment_answer(store, segment, period, lg) for segment in wanted]
@@ -87,13 +92,20 @@ def build_summary(store: Store, period: Period, topics: str, lang: str) -> Summa
             sources.setdefault(f.source.id, f.source)
             line, note = _fact_line(f, changes.get((f.metric, f.platform)), v, lg)
             full.append(line + note)
+            if note:
+                if note not in footnotes:
+                    footnotes.append(note)
+                line += _MARKS[min(footnotes.index(note), len(_MARKS) - 1)]
             short.append(line)
         if chart is None:
             chart = _chart_answer(answer, facts, list(changes.values()))
     tail = [""] + [html.escape(source_line(s, lg), quote=False) for s in sources.values()]
+    marked = [
+        f"{_MARKS[min(i, len(_MARKS) - 1)]}{n.removeprefix(' — ')}" for i, n in enumerate(footnotes)
+    ]
     return Summary(
         html=_fit("\n".join(full + tail), TEXT_LIMIT),
-        short_html=_fit("\n".join(short + tail), TEXT_LIMIT),
+        short_html=_fit("\n".join(short + ([""] + marked if marked else []) + tail), TEXT_LIMIT),
         chart=chart,
     )
 

@@ -511,3 +511,39 @@ def test_spec_is_a_plain_hashable_value() -> None:
     spec = chart_spec(dau_change())
     assert isinstance(spec, ChartSpec)
     assert hash(spec) == hash(chart_spec(dau_change()))
+
+
+def noted(lang: str = "en") -> Answer:
+    """Aftermarket MAU as the report gives it: an average per mini program, not a total."""
+    note, note_zh = "average per aftermarket mini program", "平均每个汽车后市场小程序"
+    facts = [
+        Fact("mau", "aftermarket", None, Q2, 420_000, "=", "users", SOURCE, note, note_zh),
+        Fact("mau", "aftermarket", None, Q3, 401_000, "=", "users", SOURCE, note, note_zh),
+    ]
+    change = Change("mau", "aftermarket", None, Q2, Q3, 420_000, 401_000, -4.52)
+    query = Query("aftermarket mau q2 vs q3", comparison="change", lang=lang)
+    return Answer(query, "answered", facts=facts, changes=[change])
+
+
+@pytest.mark.parametrize(
+    ("lang", "shown"),
+    [("en", "Average per aftermarket mini program"), ("zh", "平均每个汽车后市场小程序")],
+)
+def test_the_figures_note_is_drawn_under_the_title(lang: str, shown: str) -> None:
+    spec = chart_spec(noted(lang))
+    assert spec is not None and spec.subtitle == shown
+    fig = draw_figure(spec)
+    [subtitle] = gids(fig, "subtitle")
+    assert subtitle.get_text().replace("\n", "") == shown
+    texts = drawn_texts(fig)
+    title = next(t for t in texts if t.get_gid() == "title")
+    bars_top = max(b.get_window_extent().y1 for b in gids(fig, "bar"))
+    # under the title, above every bar: read before the numbers it qualifies
+    assert subtitle.get_window_extent().y1 <= title.get_window_extent().y0 + 1
+    assert subtitle.get_window_extent().y0 > bars_top
+
+
+def test_a_plain_figure_gets_no_subtitle() -> None:
+    spec = chart_spec(dau_change())
+    assert spec is not None and spec.subtitle == ""
+    assert gids(draw_figure(spec), "subtitle") == []

@@ -105,7 +105,7 @@ def build_summary(store: Store, period: Period, topics: str, lang: str) -> Summa
     ]
     return Summary(
         html=_fit("\n".join(full + tail), TEXT_LIMIT),
-        short_html=_fit("\n".join(short + ([""] + marked if marked else []) + tail), TEXT_LIMIT),
+        short_html=_fit("\n".join(short + (["", *marked] if marked else []) + tail), TEXT_LIMIT),
         chart=chart,
     )
 

@@ -46,7 +46,10 @@ _UNIT_POST = [
     (re.compile(r"^\s*个?(?:[\u4e00-\u9fff]{0,4}?)(?:国家|国)"), "countries"),
     (re.compile(r"^\s*(?:[a-z\-]+\s+){0,3}?(?:countries|country|nations)\b"), "countries"),
     (re.compile(r"^\s*(?:个|款|家)(?:[\u4e00-\u9fff]{0,4}?)小程序"), "mini_programs"),
-    (re.compile(r"^\s*(?:[a-z\-]+\s+){0,3}?(?:mini[\s\-]?programs?|applets?)\b"), "mini_programs"),
+    (
+        re.compile(r"^\s*(?:[a-z\-]+\s+){0,3}?(?:mini[\s\-]?programs?|applets?)\b(?!\s+users?\b)"),
+        "mini_programs",
+    ),
     (re.compile(r"^\s*(?:个|家)(?:[\u4e00-\u9fff]{0,6}?)平台"), "platforms"),
     (re.compile(r"^\s*(?:[a-z\-]+\s+){0,3}?platforms?\b"), "platforms"),
     (re.compile(r"^\s*(?:美元|美金)|^\s*(?:us\s*)?(?:dollars|usd)\b"), "usd"),
@@ -98,7 +101,9 @@ _HEADING_NUMBER = re.compile(
     r"^\s*(?:\d+(?:\.\d+)*[.、)）]|[（(]\d+[)）]|part\s+\d+|chapter\s+\d+|section\s+\d+)",
     re.IGNORECASE,
 )
-_PAGE_LINE = re.compile(r"^\W*(?:page\s*)?\d+(?:\s*/\s*\d+)?\W*$|^第\s*\d+\s*页", re.IGNORECASE)
+_PAGE_LINE = re.compile(
+    r"^\W*(?:page\s*)?\d+(?:\s*(?:/|of)\s*\d+)?\W*$|^第\s*\d+\s*页", re.IGNORECASE
+)
 _SENTENCE_RE = re.compile(r"[^。！？!?\n]+(?:[。！？!?]+|$)|(?<=[^\d])\.(?=\s|$)")
 _CLAUSE_SPLIT = re.compile(r"[,，;；:：]")
 _QUARTER_WORDS = re.compile(r"q\d|quarter|季")
@@ -247,8 +252,8 @@ class Extractor:
             for _off, sentence in sentences(block.text):
                 found = self.sentence(sentence, block.page, ctx, block.heading)
                 out += found
-            if block.heading:
-                heading_ctx = ctx
+            if block.heading:  # a section heading names its market, not a platform
+                heading_ctx = Context(ctx.segment, None, ctx.period)
         return dedupe(out)
 
     def sentence(
@@ -283,18 +288,14 @@ class Extractor:
             for j, (s, e, p) in enumerate(quarters):
                 after = low[n.end : s]
                 before = low[e : n.start]
-                if (
-                    s >= n.end
-                    and re.fullmatch(
-                        r"[\s,]*(?:[\u4e00-\u9fff]{0,4}?\s*)?(?:in|during|of|for|at)?\s*(?:the\s+)?",
-                        after,
-                    )
-                    and len(after) <= 14
-                ):
-                    own[i], _ = p, attached.add(j)
+                # English only: in Chinese a quarter after a number belongs to what follows.
+                if s >= n.end and re.fullmatch(r",?\s*(?:in|during|for)\s+(?:the\s+)?", after):
+                    own[i] = p
+                    attached.add(j)
                     break
                 if e <= n.start and re.fullmatch(r"\s*(?:的|为|是|末|底)?\s*", before):
-                    own[i], _ = p, attached.add(j)
+                    own[i] = p
+                    attached.add(j)
                     break
         main = next((p for j, (_s, _e, p) in enumerate(quarters) if j not in attached), None)
         if main:
@@ -375,6 +376,16 @@ class Extractor:
         nxt = _CLAUSE_SPLIT.search(low, n.end)
         clause_end = nxt.start() if nxt else len(low)
         metric = _pick(mentions, "metric", n, clause_start, clause_end, sentence_wide=True)
+        # "26,900 daily active users": words right after the number say what it counts.
+        right_after = [
+            m
+            for m in mentions
+            if m.kind == "metric"
+            and m.start >= n.end
+            and re.fullmatch(r"[\sa-z\-]{0,12}|[\u4e00-\u9fff]{0,3}", low[n.end : m.start])
+        ]
+        if right_after:
+            metric = right_after[0]
         if unit in _UNIT_METRIC:
             metric = Mention("metric", _UNIT_METRIC[unit], n.start, n.end)
         elif unit == "mini_programs" and (metric is None or metric.key in _METRIC_UNIT):

@@ -98,7 +98,12 @@ _STOP_EN = set(
         "second",
     ]
 )
-_STOP_ZH = "的在和与及中是了其而各该这那此单个平均头部主流整体全部相关所有其他类行业等"
+_STOP_ZH = [
+    *"的在和与及中是了而各该这那此类等",
+    *("其中", "单个", "平均", "头部", "主流", "整体", "全部", "相关", "所有", "其他", "行业"),
+]
+# "微信公众号" / "WeChat ID" name where an article was posted, not a platform's figures.
+_BYLINE = re.compile(r"公众号|微信号|wechat (?:id|public|official)|public account|public id")
 
 _MINI_EN_RE = re.compile(
     r"((?:[a-z][a-z\-]*\s+){1,4})(?:mini[\s\-]?programs?|small programs?|applets?)\b"
@@ -136,6 +141,11 @@ class Matcher:
         out += self._cjk(low)
         out += self._latin(low)
         out += self._new_segments(low, out)
+        out = [
+            m
+            for m in out
+            if not (m.kind == "platform" and _BYLINE.search(low[m.start : m.end + 12]))
+        ]
         out.sort(key=lambda m: m.start)
         return out
 
@@ -198,20 +208,20 @@ class Matcher:
             words = [w for w in re.split(r"[\s\-]+", m.group(1).strip()) if w]
             while words and (words[0] in _STOP_EN or self._filler(words[0])):
                 words.pop(0)
-            if not words or any(self._filler(w) for w in words):
+            if not words or all(self._filler(w) or w in _STOP_EN for w in words):
                 continue
             if any(s.start < m.end() and m.start() < s.end for s in segs):
                 continue
-            en = " ".join(words)
+            start = m.start(1) + m.group(1).find(words[0])
+            en = low[start : m.end(1)].strip()  # as written: "e-commerce", not "e commerce"
             zh = (
                 "".join(self._zh_of(w) for w in words) if all(self._zh_of(w) for w in words) else ""
             )
-            start = m.start(1) + m.group(1).find(words[0])
             out.append(Mention("segment", slug(en), start, m.end(), True, en, zh))
         for m in _MINI_ZH_RE.finditer(low):
             phrase = m.group(1)
-            cut = max((phrase.rfind(c) for c in _STOP_ZH), default=-1)
-            phrase = phrase[cut + 1 :]
+            cut = max((phrase.rfind(w) + len(w) for w in _STOP_ZH if w in phrase), default=0)
+            phrase = phrase[cut:]
             if len(phrase) < 2 or any(s.start < m.end() and m.start() < s.end for s in segs):
                 continue
             # The longest tail made of glossary words names it ("三季度新能源汽车充电" → 新能源汽车充电);

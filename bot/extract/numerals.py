@@ -14,13 +14,15 @@ _WIDTH = str.maketrans("０１２３４５６７８９．，％＋～", "0123456
 
 _SCALES_ZH = {"万亿": 1e12, "千亿": 1e11, "百亿": 1e10, "亿": 1e8, "千万": 1e7, "百万": 1e6}
 _SCALES_ZH |= {"万": 1e4, "千": 1e3}
-_SCALES_EN = {"trillion": 1e12, "billion": 1e9, "bn": 1e9, "million": 1e6, "mn": 1e6}
+_SCALES_EN = {"hundred million": 1e8, "ten thousand": 1e4, "hundred thousand": 1e5}
+# (machine translations write 亿 as "hundred million" and 万 as "ten thousand")
+_SCALES_EN |= {"trillion": 1e12, "billion": 1e9, "bn": 1e9, "million": 1e6, "mn": 1e6}
 _SCALES_EN |= {"thousand": 1e3, "k": 1e3, "m": 1e6, "b": 1e9}
 
 _ARABIC_RE = re.compile(
     r"(?<![A-Za-z0-9_.])(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
     r"(?P<scale>\s*(?:万亿|千亿|百亿|亿|千万|百万|万|千)"
-    r"|\s*(?:trillion|billion|million|thousand)\b|\s?(?:bn|mn|k|m|b)\b)?"
+    r"|\s*(?:hundred million|ten thousand|hundred thousand|trillion|billion|million|thousand)\b|\s?(?:bn|mn|k|m|b)\b)?"
     r"(?P<pct>\s?%)?",
     re.IGNORECASE,
 )
@@ -99,7 +101,7 @@ def find_numbers(sentence: str) -> list[Number]:
     taken: list[tuple[int, int]] = []
     for m in _ARABIC_RE.finditer(text):
         num = float(m.group("num").replace(",", ""))
-        scale_word = (m.group("scale") or "").strip().lower()
+        scale_word = re.sub(r"\s+", " ", (m.group("scale") or "").strip().lower())
         scale = _SCALES_ZH.get(scale_word) or _SCALES_EN.get(scale_word) or 1.0
         end = m.end()
         if scale_word and scale == 1.0:

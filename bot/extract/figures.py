@@ -344,7 +344,9 @@ class Extractor:
         if year_like and not _unit_after(low, n):
             return True  # a year
         # Number words and Chinese numerals count only with a unit ("five platforms").
-        return n.kind != "arabic" and not _unit_after(low, n)
+        # 三百万 is a number by its form; 三 or "five" only with a unit ("five platforms").
+        big_zh = n.kind == "zh" and len(n.raw) >= 2 and any(c in n.raw for c in "百千万亿")
+        return n.kind != "arabic" and not big_zh and not _unit_after(low, n)
 
     def _candidate(
         self,

@@ -206,7 +206,15 @@ class Matcher:
         segs = [m for m in known if m.kind == "segment"]
         for m in _MINI_EN_RE.finditer(low):
             words = [w for w in re.split(r"[\s\-]+", m.group(1).strip()) if w]
-            while words and (words[0] in _STOP_EN or self._filler(words[0])):
+            # The words right before "mini programs", back to the first that is no name.
+            tail: list[str] = []
+            for w in reversed(words):
+                term = self.vocab.words.get((w,))
+                if w in _STOP_EN or (term is not None and term.kind != "filler"):
+                    break
+                tail.insert(0, w)
+            words = tail
+            while words and self._filler(words[0]):
                 words.pop(0)
             if not words or all(self._filler(w) or w in _STOP_EN for w in words):
                 continue

@@ -286,3 +286,96 @@ from .ops import backup, doctor  # noqa: E402
 
 cli.add_command(doctor)
 cli.add_command(backup)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per candidate.")
+@click.option(
+    "--csv",
+    "csv_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the candidates as an ingest CSV to edit (accept yes/no, evidence).",
+)
+@click.option(
+    "--xlsx",
+    "xlsx_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the candidates as an ingest XLSX to edit.",
+)
+@click.option("--title", help="The report's title, if the file does not state it well.")
+@click.option("--publisher", help="Who published the report.")
+@click.option(
+    "--published",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Publication date, YYYY-MM-DD.",
+)
+@db_option
+def extract(
+    file: Path,
+    as_json: bool,
+    csv_out: Path | None,
+    xlsx_out: Path | None,
+    title: str | None,
+    publisher: str | None,
+    published,
+    db_path: Path | None,
+) -> None:
+    """Propose a report's figures (txt, md, html, pdf, docx) for review; stores nothing.
+
+    Each candidate shows the sentence it came from. Edit the --csv/--xlsx file (accept
+    yes/no), then give it to `marketbot ingest`.
+
+    Example:
+
+        marketbot extract report.pdf --csv candidates.csv
+
+        marketbot extract article.html --json
+    """
+    from .extract import ExtractError
+    from .extract import extract as extract_report
+    from .extract.export import review_table, write_csv, write_xlsx
+    from .format import dumps
+
+    store = _open(db_path)
+    try:
+        result = extract_report(
+            file,
+            store.vocabulary,
+            title=title,
+            publisher=publisher,
+            published=published.date() if published else None,
+        )
+    except ExtractError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    try:
+        if csv_out:
+            write_csv(result, csv_out)
+        if xlsx_out:
+            write_xlsx(result, xlsx_out)
+    except OSError as e:
+        click.echo(f"error: cannot write {e.filename}: {e.strerror}", err=True)
+        sys.exit(1)
+    if as_json:
+        for c in result.candidates:
+            click.echo(dumps(c.as_json()))
+    else:
+        click.echo(review_table(result))
+    missing = [
+        name
+        for name, value in (
+            ("title", result.report.title),
+            ("publisher", result.report.publisher),
+            ("published", result.report.published),
+        )
+        if not value
+    ]
+    if missing and (csv_out or xlsx_out):
+        click.echo(
+            f"note: the report does not state its {', '.join(missing)}: fill the source_ "
+            "column(s) or pass --" + " --".join(missing),
+            err=True,
+        )
+    if not result.candidates:
+        click.echo("note: no figures found", err=True)

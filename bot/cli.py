@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import sqlite3
 import sys
 from pathlib import Path
@@ -43,6 +44,23 @@ def describe_failure(e: BaseException, store_path: Path | None) -> str:
     return f"unexpected {type(e).__name__}: {e} (MARKETBOT_LOG_LEVEL=DEBUG shows the traceback)"
 
 
+# click.Path's checks say "File 'x.csv' does not exist." and the like; reworded to "<what>: <why>".
+_CLICK_PATH_PROBLEM = re.compile(r"""^\w+ (['"])(?P<name>.*)\1 (?P<why>.+?)\.?$""")
+_PATH_PROBLEM_WORDING = {
+    "does not exist": "no such file",
+    "is a directory": "is a folder, not a file",
+    "is not readable": "permission denied",
+    "is not writable": "permission denied",
+}
+
+
+def _file_problem(message: str) -> str:
+    m = _CLICK_PATH_PROBLEM.match(message)
+    if not m:
+        return message
+    return f"{m['name']}: {_PATH_PROBLEM_WORDING.get(m['why'], m['why'])}"
+
+
 class MarketbotGroup(click.Group):
     """click's group, with failures reported as one ``Error: <what>: <why>`` line, exit 1.
 
@@ -53,6 +71,13 @@ class MarketbotGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.BadParameter as e:
+            missing = isinstance(e, click.MissingParameter)
+            if not missing and e.param is not None and isinstance(e.param.type, click.Path):
+                # A named file that is missing, unreadable or a folder: a failure, not a typo
+                # in the command, so one line and exit 1 (click's default is 2 with usage).
+                raise click.ClickException(_file_problem(e.message)) from None
+            raise
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as e:
@@ -182,8 +207,9 @@ def metrics(as_json: bool, as_csv: bool, as_tsv: bool, db_path: Path | None) -> 
         return
     if as_csv or as_tsv:
         import csv
+        import io
 
-        out = click.get_text_stream("stdout")
+        out = io.StringIO()
         writer = csv.writer(out, dialect="excel-tab" if as_tsv else "excel", lineterminator="\n")
         writer.writerow(METRICS_COLUMNS)
         for r in rows:
@@ -191,6 +217,7 @@ def metrics(as_json: bool, as_csv: bool, as_tsv: bool, db_path: Path | None) -> 
             writer.writerow(
                 [r["metric"], r["segment"], r["platform"] or "", r["unit"], periods, sources]
             )
+        click.echo(out.getvalue(), nl=False)
         return
     if not rows:
         click.echo("The store holds no figures yet; add some with marketbot ingest FILE.")

@@ -403,3 +403,13 @@ def test_unanswered_limit_zero_shows_all(db_path) -> None:
     assert len(run("unanswered", "--limit", "2").output.splitlines()) == 2
     assert "0 shows all" in run("unanswered", "--help").output
     assert CliRunner().invoke(cli, ["unanswered", "--limit", "-1"]).exit_code == 2
+
+
+def test_doctor_and_backup_count_in_words(fresh_db, db_path, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("MARKETBOT_ALLOWED_CHATS", "42")
+    out = run("doctor", "--store-only").output
+    assert "allowed: 1 chat, " in out and "14 figures" in out
+    monkeypatch.setenv("MARKETBOT_ALLOWED_CHATS", "42,-1001")
+    assert "allowed: 2 chats, " in run("doctor", "--store-only").output
+    result = run("backup", str(tmp_path / "copy.db"))
+    assert re.search(r": 14 figures, [\d,]+ bytes$", result.output.strip()), result.output

@@ -2,31 +2,116 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import re
+import sqlite3
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from . import __version__
+from .cli_text import period_runs, plural
 from .config import db_option
+
+# How long a command waits for another process (the bot, an ingest) to release the store
+# before it says "locked": writes take milliseconds, so a longer wait means something is stuck.
+STORE_BUSY_TIMEOUT_MS = 5000
+
+
+class UsageFailure(click.ClickException):
+    """A one-line error with exit status 2 (bad usage), without click's usage banner."""
+
+    exit_code = 2
+
+
+def describe_failure(e: BaseException, store_path: Path | None) -> str:
+    """``<what>: <why>`` for a failure of the environment: a file, the store, the network."""
+    if isinstance(e, sqlite3.Error):
+        what = f"store {store_path}" if store_path else "store"
+        why = str(e)
+        if "locked" in why or "busy" in why:
+            why = "database is locked by another process (the bot or an ingest); try again"
+        return f"{what}: {why}"
+    if isinstance(e, OSError) and e.filename:
+        return f"{e.filename}: {e.strerror or e}"
+    from .ops import is_network_error
+
+    if is_network_error(e):
+        return f"Telegram Bot API: {e} (is the network up? `marketbot doctor` checks it)"
+    return f"unexpected {type(e).__name__}: {e} (MARKETBOT_LOG_LEVEL=DEBUG shows the traceback)"
+
+
+# click.Path's checks say "File 'x.csv' does not exist." and the like; reworded to "<what>: <why>".
+_CLICK_PATH_PROBLEM = re.compile(r"""^\w+ (['"])(?P<name>.*)\1 (?P<why>.+?)\.?$""")
+_PATH_PROBLEM_WORDING = {
+    "does not exist": "no such file",
+    "is a directory": "is a folder, not a file",
+    "is not readable": "permission denied",
+    "is not writable": "permission denied",
+}
+
+
+def _file_problem(message: str) -> str:
+    m = _CLICK_PATH_PROBLEM.match(message)
+    if not m:
+        return message
+    return f"{m['name']}: {_PATH_PROBLEM_WORDING.get(m['why'], m['why'])}"
+
+
+class MarketbotGroup(click.Group):
+    """click's group, with failures reported as one ``Error: <what>: <why>`` line, exit 1.
+
+    Covers every command, including ones added later: an unreadable file, a locked or damaged
+    store, no network. No traceback reaches the user unless MARKETBOT_LOG_LEVEL=DEBUG.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.BadParameter as e:
+            missing = isinstance(e, click.MissingParameter)
+            if not missing and e.param is not None and isinstance(e.param.type, click.Path):
+                # A named file that is missing, unreadable or a folder: a failure, not a typo
+                # in the command, so one line and exit 1 (click's default is 2 with usage).
+                raise click.ClickException(_file_problem(e.message)) from None
+            raise
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as e:
+            if isinstance(e, OSError) and e.errno == errno.EPIPE:
+                raise  # click quietly handles a closed pipe (`marketbot metrics | head`)
+            if os.environ.get("MARKETBOT_LOG_LEVEL", "").strip().upper() == "DEBUG":
+                raise
+            raise click.ClickException(describe_failure(e, ctx.meta.get("marketbot.store"))) from e
 
 
 def _open(db_path: Path | None):
     from .config import default_db_path
     from .db import open_store
 
+    path = db_path or default_db_path()
+    click.get_current_context().meta["marketbot.store"] = path
+    if path.parent.exists() and not path.parent.is_dir():
+        raise click.ClickException(f"store {path}: {path.parent} is a file, not a folder")
     try:
-        return open_store(db_path or default_db_path())
-    except Exception as e:  # a store we cannot open is a usage problem, not a crash
-        raise click.ClickException(
-            f"cannot open the store {db_path or default_db_path()}: {e}"
-        ) from None
+        store = open_store(path)
+    except Exception as e:  # a store we cannot open is a failure, not a crash
+        raise click.ClickException(describe_failure(e, path)) from None
+    store.conn.execute(f"PRAGMA busy_timeout = {STORE_BUSY_TIMEOUT_MS}")
+    return store
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=MarketbotGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="marketbot")
 def cli() -> None:
-    """Exact, sourced market figures from industry research reports."""
+    """Exact, sourced market figures from industry research reports.
+
+    Exit status: 0 for every answer (found or not), 2 for bad usage, 1 for a failure such as
+    an unreadable file, a locked or damaged store, or no network.
+    """
 
 
 @cli.command()
@@ -44,7 +129,9 @@ def ask(
 ) -> None:
     """Answer a market question.
 
-    Use "-" as the question to read one question per line from standard input.
+    Use "-" as the question to read one question per line from standard input: each answer
+    is headed by its question ("> question"), with a blank line before the next; with --json,
+    one object per line.
 
     Example:
 
@@ -57,11 +144,13 @@ def ask(
 
     if not question:
         raise click.UsageError('give a question, e.g. marketbot ask "aftermarket DAU Q3"')
+    if chart_path is not None and not chart_path.parent.is_dir():
+        # Checked before answering, so nothing is printed for a chart that cannot be written.
+        raise click.ClickException(f"{chart_path}: folder {chart_path.parent} does not exist")
     store = _open(db_path)
-    texts = (
-        [line.rstrip("\n") for line in sys.stdin] if question == ("-",) else [" ".join(question)]
-    )
-    for text in texts:
+    piped = question == ("-",)
+    texts = [line.rstrip("\n") for line in sys.stdin] if piped else [" ".join(question)]
+    for number, text in enumerate(texts):
         answer = answer_question(text, store, chat_kind="cli")
         reply = render_text(answer, store.vocabulary)
         has_chart = False
@@ -79,20 +168,36 @@ def ask(
                 click.echo("(no chart for this answer)", err=True)
         if as_json:
             click.echo(dumps(answer_json(answer, reply, has_chart=has_chart)))
-        else:
-            click.echo(reply)
+            continue
+        if piped:
+            if number:
+                click.echo()
+            click.secho(f"> {text}", bold=True)
+        click.echo(reply)
+
+
+METRICS_COLUMNS = ("metric", "segment", "platform", "unit", "periods", "sources")
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "as_json", is_flag=True, help='Print JSON: {"series": [...]}.')
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
+@click.option("--tsv", "as_tsv", is_flag=True, help="Print tab-separated values with a header row.")
 @db_option
-def metrics(as_json: bool, db_path: Path | None) -> None:
-    """List what the store can answer: metric, segment, platform, periods, source.
+def metrics(as_json: bool, as_csv: bool, as_tsv: bool, db_path: Path | None) -> None:
+    """List what the store can answer: metric, market, platform, periods, source.
+
+    The table shows runs of consecutive quarters as 2019Q2–2019Q4; --json, --csv and --tsv
+    give keys (as in data/facts.csv) and every period.
 
     Example:
 
         marketbot metrics
+
+        marketbot metrics --csv > metrics.csv
     """
+    if as_json + as_csv + as_tsv > 1:
+        raise click.UsageError("choose one of --json, --csv and --tsv")
     from .format import dumps
 
     store = _open(db_path)
@@ -100,15 +205,38 @@ def metrics(as_json: bool, db_path: Path | None) -> None:
     if as_json:
         click.echo(dumps({"series": rows}))
         return
+    if as_csv or as_tsv:
+        import csv
+        import io
+
+        out = io.StringIO()
+        writer = csv.writer(out, dialect="excel-tab" if as_tsv else "excel", lineterminator="\n")
+        writer.writerow(METRICS_COLUMNS)
+        for r in rows:
+            periods, sources = ",".join(r["periods"]), ",".join(r["sources"])
+            writer.writerow(
+                [r["metric"], r["segment"], r["platform"] or "", r["unit"], periods, sources]
+            )
+        click.echo(out.getvalue(), nl=False)
+        return
+    if not rows:
+        click.echo("The store holds no figures yet; add some with marketbot ingest FILE.")
+        return
+    from tabulate import tabulate
+
     v = store.vocabulary
-    for r in rows:
-        where = v.label("segment", r["segment"], "en")
-        if r["platform"]:
-            where += " / " + v.label("platform", r["platform"], "en")
-        click.echo(
-            f"{v.label('metric', r['metric'], 'en', short=True):<10} {where:<45} "
-            f"{','.join(r['periods']):<16} {','.join(r['sources'])}"
-        )
+    table = [
+        [
+            v.label("metric", r["metric"], "en", short=True),
+            v.label("segment", r["segment"], "en"),
+            v.label("platform", r["platform"], "en") if r["platform"] else "",
+            period_runs(r["periods"]),
+            ", ".join(r["sources"]),
+        ]
+        for r in rows
+    ]
+    # tabulate measures Chinese characters as two columns wide (wcwidth), keeping columns aligned.
+    click.echo(tabulate(table, headers=["metric", "market", "platform", "periods", "source"]))
 
 
 @cli.command()
@@ -173,16 +301,14 @@ def run(webhook_url: str | None, listen: str, port: int, db_path: Path | None) -
 
     settings = Settings.from_env(db_path)
     if not settings.token:
-        click.echo("error: TELEGRAM_BOT_TOKEN is not set (get a token from @BotFather)", err=True)
-        sys.exit(2)
+        raise UsageFailure("TELEGRAM_BOT_TOKEN is not set (get a token from @BotFather)")
     from .ops import configure_logging
     from .telegram.app import run as run_bot
 
     try:
         configure_logging(settings.log_level, token=settings.token)
     except ValueError as e:
-        click.echo(f"error: MARKETBOT_LOG_LEVEL: {e}", err=True)
-        sys.exit(2)
+        raise UsageFailure(f"MARKETBOT_LOG_LEVEL: {e}") from None
     store = _open(settings.db_path)
     run_bot(settings, store, webhook_url=webhook_url, listen=listen, port=port)
 
@@ -195,7 +321,18 @@ def _announce(store, periods: list[str]) -> None:
         return
     for period in periods:
         push_id, chats = queue_push(store, period=period)
-        click.echo(f"queued push {push_id} for {period} to {chats} chat(s)")
+        click.echo(f"queued push {push_id} for {period} to {plural(chats, 'chat')}")
+        if not chats:
+            _warn_nobody_subscribed(push_id, None)
+
+
+def _warn_nobody_subscribed(push_id: int, topic: str | None) -> None:
+    what = f"to {topic}" if topic else "to anything"
+    click.echo(
+        f"warning: no chat is subscribed {what}, so push {push_id} reaches nobody "
+        "(chats subscribe with /subscribe)",
+        err=True,
+    )
 
 
 @cli.command()
@@ -235,12 +372,13 @@ def push(
             push_id, chats = pushes.queue_push(store, period=period, topic=topic)
         except ValueError as e:
             raise click.ClickException(str(e)) from None
-        click.echo(f"queued push {push_id} to {chats} chat(s)")
+        click.echo(f"queued push {push_id} to {plural(chats, 'chat')}")
+        if not chats:
+            _warn_nobody_subscribed(push_id, topic)
         return
     if drain:
         if not settings.token:
-            click.echo("error: TELEGRAM_BOT_TOKEN is not set", err=True)
-            sys.exit(2)
+            raise UsageFailure("TELEGRAM_BOT_TOKEN is not set (--drain delivers through the bot)")
         from .telegram.delivery import cli_drain
 
         stats = cli_drain(store, settings, click.progressbar)
@@ -259,7 +397,13 @@ def push(
 
 
 @cli.command()
-@click.option("--limit", default=30, show_default=True, help="How many rows.")
+@click.option(
+    "--limit",
+    default=30,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="How many questions to show; 0 shows all.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @db_option
 def unanswered(limit: int, as_json: bool, db_path: Path | None) -> None:
@@ -272,7 +416,7 @@ def unanswered(limit: int, as_json: bool, db_path: Path | None) -> None:
     from .format import dumps
 
     store = _open(db_path)
-    rows = store.unanswered(limit)
+    rows = store.unanswered(limit or -1)  # SQLite's LIMIT -1: no limit
     if as_json:
         click.echo(dumps({"unanswered": rows}))
         return

@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 import click
 
+from .cli_text import plural
 from .config import db_option
 
 if TYPE_CHECKING:
@@ -81,6 +82,29 @@ class RedactToken(logging.Filter):
         return True
 
 
+def is_network_error(exc: BaseException | None) -> bool:
+    """A `telegram.error.NetworkError` (timeouts included), without importing telegram."""
+    return exc is not None and any(
+        c.__name__ == "NetworkError" and c.__module__.startswith("telegram")
+        for c in type(exc).__mro__
+    )
+
+
+class BriefNetworkErrors(logging.Filter):
+    """Log a network error as one line (``message (NetworkError: why)``), not a traceback.
+
+    A lost network is an operating condition, not a bug: its traceback says nothing more.
+    Installed unless the level is DEBUG, which keeps every traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if is_network_error(exc):
+            record.msg = f"{record.getMessage()} ({type(exc).__name__}: {exc})"
+            record.args, record.exc_info, record.exc_text = None, None, None
+        return True
+
+
 class _MarketbotHandler(logging.StreamHandler):
     """The handler configure_logging installs (recognised so a second call replaces it)."""
 
@@ -105,6 +129,8 @@ def configure_logging(level: str, token: str | None = None) -> logging.Handler:
         old.close()
     handler = _MarketbotHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    if levels[name] > logging.DEBUG:
+        handler.addFilter(BriefNetworkErrors())  # before RedactToken, which formats tracebacks
     if token:
         handler.addFilter(RedactToken(token))
     root.addHandler(handler)
@@ -180,8 +206,8 @@ def check_store(db_path: Path, dir_ok: bool) -> Check:
     return Check(
         "PASS",
         "store",
-        f"{db_path}: integrity ok, {figures:,} figures, newest period {newest or 'none'}, "
-        f"{size:,} bytes",
+        f"{db_path}: integrity ok, {plural(figures, 'figure')}, "
+        f"newest period {newest or 'none'}, {plural(size, 'byte')}",
     )
 
 
@@ -224,7 +250,9 @@ def check_config() -> tuple[Check, Settings | None]:
     if problems:
         return Check("FAIL", "config", "; ".join(problems)), settings
     chats = (
-        "everyone" if settings.allowed_chats is None else f"{len(settings.allowed_chats)} chat(s)"
+        "everyone"
+        if settings.allowed_chats is None
+        else plural(len(settings.allowed_chats), "chat")
     )
     webhook = "secret set" if settings.webhook_secret else "no webhook secret"
     return Check(
@@ -387,4 +415,4 @@ def backup(path: Path, force: bool, db_path: Path | None) -> None:
 
     source = Path(db_path or default_db_path()).expanduser()
     figures, size = backup_store(source, path.expanduser(), force=force)
-    click.echo(f"backed up {source} to {path}: {figures:,} figures, {size:,} bytes")
+    click.echo(f"backed up {source} to {path}: {plural(figures, 'figure')}, {plural(size, 'byte')}")

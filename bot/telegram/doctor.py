@@ -9,6 +9,7 @@ import datetime as dt
 from telegram import Bot
 from telegram.error import Forbidden, InvalidToken, NetworkError, TelegramError
 
+from ..cli_text import plural
 from ..config import Settings
 from ..ops import RECENT_WEBHOOK_ERROR, Check
 
@@ -42,7 +43,7 @@ async def network_checks(settings: Settings) -> list[Check]:
         checks.append(Check("FAIL", "webhook", f"getWebhookInfo failed: {e}"))
     else:
         mode = f"url {info.url}" if info.url else "no webhook set (long polling)"
-        detail = f"{mode}, {info.pending_update_count} pending update(s)"
+        detail = f"{mode}, {plural(info.pending_update_count, 'pending update')}"
         status = "PASS"
         if info.last_error_message:
             when = info.last_error_date

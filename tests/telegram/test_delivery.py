@@ -361,7 +361,7 @@ def test_cli_push_status_and_drain(
 
     result = runner.invoke(cli, ["push", "--period", "2019Q3"])
     assert result.exit_code == 0, result.output
-    assert "queued push 1 to 4 chat(s)" in result.output
+    assert "queued push 1 to 4 chats" in result.output
 
     result = runner.invoke(cli, ["push", "--status"])
     assert result.exit_code == 0, result.output
@@ -377,7 +377,7 @@ def test_cli_push_status_and_drain(
     result = runner.invoke(cli, ["push", "--topic", "bananas"])
     assert result.exit_code == 1 and "unknown topic" in result.output
     result = runner.invoke(cli, ["push", "--topic", "后市场"])
-    assert result.exit_code == 0 and "to 3 chat(s)" in result.output  # 30_003 is inactive now
+    assert result.exit_code == 0 and "to 3 chats" in result.output  # 30_003 is inactive now
 
 
 def test_cli_ingest_announce_queues_a_push(store: Store, tmp_path: Path) -> None:
@@ -385,7 +385,7 @@ def test_cli_ingest_announce_queues_a_push(store: Store, tmp_path: Path) -> None
     sample = Path(__file__).resolve().parents[2] / "data" / "sample-ingest.csv"
     result = CliRunner().invoke(cli, ["ingest", str(sample), "--announce"])
     assert result.exit_code == 0, result.output
-    assert "queued push 1 for 2019Q4 to 1 chat(s)" in result.output
+    assert "queued push 1 for 2019Q4 to 1 chat\n" in result.output
     summary = build_summary(store, Period(2019, 4), "*", "en")
     assert "301 million users (+6.4% vs Q3 2019)" in visible(summary.html)
 

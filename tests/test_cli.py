@@ -361,13 +361,13 @@ def test_plural() -> None:
 
 
 def test_push_counts_chats_in_words_and_warns_when_nobody_subscribed(fresh_db) -> None:
-    from bot import push
+    from bot import subscriptions
 
     result = CliRunner().invoke(cli, ["push", "--period", "2019Q3"])
     assert result.exit_code == 0 and result.stdout == "queued push 1 to 0 chats\n"
     assert result.stderr.startswith("warning: no chat is subscribed to anything")
 
-    push.subscribe(fresh_db, 42, "aftermarket")
+    subscriptions.subscribe(fresh_db, 42, "aftermarket")
     result = CliRunner().invoke(cli, ["push", "--topic", "ride code"])
     assert result.exit_code == 0 and result.stdout == "queued push 2 to 0 chats\n"
     assert result.stderr.startswith("warning: no chat is subscribed to ride code")

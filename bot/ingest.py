@@ -257,7 +257,8 @@ def validate(
         flag(df[col] == "", f"missing {col}")
     for col in KEY_KINDS:
         df[col] = _keys(df[col])
-        bad = (df[col] != "") & ~df[col].str.fullmatch(r"[a-z][a-z0-9_]*")
+        ok = _on_uniques(df[col], lambda u: u.str.fullmatch(r"[a-z][a-z0-9_]*")).astype(bool)
+        bad = (df[col] != "") & ~ok
         flag(bad, lambda r, c=col: f"bad {c} {r[c]!r} (letters, digits, spaces or _)")
     declared = _check_keys(store, df, checks, allow_new=new_keys)
 

@@ -46,7 +46,15 @@ QUALIFIERS = ("=", ">", "<", "~")
 QUALIFIER_P = (0.94, 0.04, 0.01, 0.01)
 NOTE, NOTE_ZH = "synthetic figure", "合成数据"
 
-COLUMNS = [*FACT_COLUMNS, "source_title", "source_publisher", "source_published"]
+# segment_en / segment_zh declare the new synthetic segments (ingest refuses undeclared keys).
+COLUMNS = [
+    *FACT_COLUMNS,
+    "segment_en",
+    "segment_zh",
+    "source_title",
+    "source_publisher",
+    "source_published",
+]
 
 
 def periods(first_year: int = FIRST_YEAR, last_year: int = LAST_YEAR) -> list[str]:
@@ -82,6 +90,8 @@ def frame(
         np.arange(rows), (n_segments, len(metric_keys), len(PLATFORMS), len(quarters))
     )
     segment_names = np.array([f"syn_{i:05d}" for i in range(1, n_segments + 1)], dtype=object)
+    segment_en = [f"syn {i:05d}" for i in range(1, n_segments + 1)]
+    segment_zh = [f"合成{i:05d}" for i in range(1, n_segments + 1)]
     units = np.array([METRICS[m][0] for m in metric_keys], dtype=object)
     low = np.array([METRICS[m][1] for m in metric_keys], dtype=np.int64)
     high = np.array([METRICS[m][2] for m in metric_keys], dtype=np.int64)
@@ -107,6 +117,8 @@ def frame(
         {
             "metric": pd.Categorical.from_codes(met_i, metric_keys),
             "segment": pd.Categorical.from_codes(seg_i, segment_names),
+            "segment_en": pd.Categorical.from_codes(seg_i, segment_en),
+            "segment_zh": pd.Categorical.from_codes(seg_i, segment_zh),
             "platform": pd.Categorical.from_codes(plat_i, list(PLATFORMS)),
             "period": pd.Categorical.from_codes(per_i, quarters),
             "value": values,

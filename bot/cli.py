@@ -248,30 +248,61 @@ def metrics(as_json: bool, as_csv: bool, as_tsv: bool, db_path: Path | None) -> 
     is_flag=True,
     help="Queue a push to subscribers when a file brings a newer period.",
 )
+@click.option("--dry-run", is_flag=True, help="Check and preview each file; write nothing.")
+@click.option(
+    "--new-keys",
+    is_flag=True,
+    help="Accept metric, segment or platform keys the store does not know, without names.",
+)
+@click.option(
+    "--replace-source",
+    is_flag=True,
+    help="Let a file change an existing source's title, publisher or date (old values kept).",
+)
 @db_option
-def ingest(files: tuple[Path, ...], announce: bool, db_path: Path | None) -> None:
+def ingest(
+    files: tuple[Path, ...],
+    announce: bool,
+    dry_run: bool,
+    new_keys: bool,
+    replace_source: bool,
+    db_path: Path | None,
+) -> None:
     """Add a report's figures from CSV or XLSX files (each file all or nothing).
 
     Example:
 
-        marketbot ingest data/sample-ingest.csv
+        marketbot ingest --dry-run data/sample-ingest.csv && marketbot ingest data/sample-ingest.csv
     """
-    from .ingest import IngestError, ingest_file
+    from .ingest import IngestError, apply_ingest, plan_ingest
 
     store = _open(db_path)
     failed = False
-    for path in files:
-        try:
-            result = ingest_file(store, path)
-        except IngestError as e:
-            click.echo(e.report(), err=True)
-            failed = True
-            continue
-        click.echo(result.summary())
-        for warning in result.warnings:
-            click.echo(f"warning: {warning}", err=True)
-        if announce and result.new_periods:
-            _announce(store, result.new_periods)
+    try:
+        for path in files:
+            try:
+                plan = plan_ingest(store, path, new_keys=new_keys, replace_source=replace_source)
+                if dry_run:
+                    plan.discard()
+                    if not plan.ok:
+                        raise IngestError(f"{plan.file}: would be refused", plan.errors)
+                    click.echo(plan.preview() + "\n(dry run: nothing was written)")
+                    continue
+                result = apply_ingest(store, plan)
+            except IngestError as e:
+                click.echo(e.report(), err=True)
+                failed = True
+                continue
+            click.echo(result.summary())
+            for key in result.new_keys:
+                names = f" ({key.en} / {key.zh})" if key.en else ""
+                click.echo(f"new {key.kind}: {key.key}{names}")
+            for warning in result.warnings:
+                click.echo(f"warning: {warning}", err=True)
+            if announce and result.new_periods:
+                _announce(store, result.new_periods)
+    finally:
+        store.close()
     if failed:
         sys.exit(1)
 

@@ -39,6 +39,17 @@ def figure_text(fact: Fact, vocab: Vocabulary, lang: Lang) -> str:
     return f"{number} {unit}".rstrip()
 
 
+def alternatives_line(fact: Fact, vocab: Vocabulary, lang: Lang) -> str:
+    """ "Research A (2020-02-01) gives 301 million users": sources that disagree."""
+    said = [
+        f"{a.source.title_zh or a.source.title}（{a.source.published}）给出{figure_text(a, vocab, lang)}"
+        if lang == "zh"
+        else f"{a.source.title} ({a.source.published}) gives {figure_text(a, vocab, lang)}"
+        for a in fact.alternatives
+    ]
+    return ("另：" + "；".join(said)) if lang == "zh" else ("Also: " + "; ".join(said))
+
+
 def source_line(source: Source, lang: Lang) -> str:
     if lang == "zh":
         return (
@@ -118,6 +129,8 @@ def _figure_lines(answer: Answer, vocab: Vocabulary, m: _Markup) -> list[str]:
             lines.append(
                 f"{m.esc(bullet + where + colon)}{m.b(figure_text(f, vocab, lang))}{m.esc(tail)}"
             )
+            if f.alternatives:  # sources disagree: name the others (issue 11 part 4)
+                lines.append(m.esc(alternatives_line(f, vocab, lang)))
         for c in answer.changes:
             if (c.segment, c.metric) != (segment, metric):
                 continue

@@ -1,41 +1,44 @@
-"""Ingest report figures from CSV or Excel: validate every row with pandas, then write all or
-nothing.
+"""Ingest report figures from CSV or Excel: check every row, preview, then write all or nothing.
+
+`plan_ingest` reads and validates a file with pandas and stages its rows in a private SQLite
+file, comparing them with the store (read-only): it writes nothing to the store and returns an
+`IngestPlan` a curator can preview. `apply_ingest` swaps the staged rows in with one short
+transaction, so answers never wait long on the store's write lock.
 
 The file format is the one `data/facts.csv` uses (see the README): one row per figure.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
+import sqlite3
+import tempfile
+import urllib.parse
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from rapidfuzz import fuzz, process
 
-from .db import SHIPPED, Store, now_iso
+from .db import FACT_FIELDS, SOURCE_FIELDS, StaleStore, Store
 from .models import QUALIFIERS, Period
 from .numbers import human_number, pct_change, signed_pct
-from .vocab import data_dir, known_units
+from .readers import ROW, ReadError, read_table
+from .vocab import known_units
 
 KEY = ["metric", "segment", "platform", "period", "source"]
-# The columns of data/facts.csv and of an ingest file, in order.
-FACT_COLUMNS = [
-    "metric",
-    "segment",
-    "platform",
-    "period",
-    "value",
-    "qualifier",
-    "unit",
-    "source",
-    "stated_pct",
-    "note",
-    "note_zh",
-]
+SERIES = ["metric", "segment", "platform"]
+FACT_COLUMNS = list(FACT_FIELDS)
 REQUIRED = ["metric", "segment", "period", "value", "unit", "source"]
 OPTIONAL = ["platform", "qualifier", "stated_pct", "note", "note_zh"]
+KEY_KINDS = ("metric", "segment", "platform")
+# A new key is declared by giving both display names on its rows: segment_en + segment_zh.
+NAME_COLUMNS = [f"{kind}_{lang}" for kind in KEY_KINDS for lang in ("en", "zh")]
 SOURCE_COLUMNS = {  # column in a facts file -> column of the sources table
     "source_title": "title",
     "source_title_zh": "title_zh",
@@ -45,18 +48,16 @@ SOURCE_COLUMNS = {  # column in a facts file -> column of the sources table
     "source_article": "article",
     "source_url": "url",
 }
-SOURCE_FIELDS = [
-    "id",
-    "title",
-    "title_zh",
-    "publisher",
-    "publisher_zh",
-    "published",
-    "article",
-    "url",
-]
+SOURCE_IDENTITY = ("title", "publisher", "published")  # changing these needs --replace-source
 MAX_ERRORS_SHOWN = 20
+MAX_CONFLICTS_LISTED = 20
+SAMPLE_ROWS = 5
 GROWTH_TOLERANCE_PP = 0.15  # stated growth is usually rounded to one decimal
+DID_YOU_MEAN_CUTOFF = 60
+
+
+def rows(n: int) -> str:
+    return f"{n:,} row" + ("" if n == 1 else "s")
 
 
 class IngestError(Exception):
@@ -71,68 +72,94 @@ class IngestError(Exception):
         for row, reason in self.errors[:MAX_ERRORS_SHOWN]:
             lines.append(f"  row {row}: {reason}" if row else f"  {reason}")
         if len(self.errors) > MAX_ERRORS_SHOWN:
-            lines.append(f"  … and {len(self.errors) - MAX_ERRORS_SHOWN} more")
+            lines.append(f"  … and {len(self.errors) - MAX_ERRORS_SHOWN:,} more")
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class NewKey:
+    kind: str  # metric, segment or platform
+    key: str
+    en: str = ""  # display names, when the file declares them
+    zh: str = ""
+
+
 @dataclass
-class IngestResult:
+class IngestPlan:
+    """What ingesting a file would do, checked against the store; nothing written yet."""
+
     file: str
-    rows: int
-    added: int
-    updated: int
-    unchanged: int
-    warnings: list[str] = field(default_factory=list)
-    new_periods: list[str] = field(default_factory=list)  # periods newer than any stored before
+    rows: int = 0  # rows to ingest (skipped rows not counted)
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0  # rows marked accept = no
     periods: list[str] = field(default_factory=list)
+    new_periods: list[str] = field(default_factory=list)  # newer than any stored before
+    new_keys: list[NewKey] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # conflicts, stated growth mismatches
+    errors: list[tuple[int, str]] = field(default_factory=list)  # (row, reason)
+    samples: list[dict] = field(default_factory=list)  # the first few figures
+    conflicts: int = 0
+    replaced_sources: list[str] = field(default_factory=list)
+    _staging: Path | None = field(default=None, repr=False)
+    _generation: int = field(default=0, repr=False)
+    _sources: list[dict] = field(default_factory=list, repr=False)
+    _cleanup: weakref.finalize | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
 
     def summary(self) -> str:
         text = (
-            f"{self.file}: {self.rows} rows — {self.added} added, {self.updated} updated, "
-            f"{self.unchanged} unchanged"
+            f"{self.file}: {rows(self.rows)} — {self.added:,} added, {self.updated:,} updated, "
+            f"{self.unchanged:,} unchanged"
         )
+        if self.skipped:
+            text += f", {self.skipped:,} skipped"
         if self.new_periods:
             shown = self.new_periods
             if len(shown) > 6:
                 shown = [*shown[:3], "…", shown[-1]]
-            text += f"; new period(s): {', '.join(shown)}"
+            text += f"; new period{'s' if len(self.new_periods) > 1 else ''}: {', '.join(shown)}"
         return text
 
+    def preview(self) -> str:
+        """Summary, new keys, warnings and sample figures: what `ingest --dry-run` prints."""
+        lines = [self.summary()]
+        if self.new_keys:
+            lines.append(
+                "new keys: "
+                + ", ".join(
+                    f"{k.kind} {k.key}" + (f" ({k.en} / {k.zh})" if k.en else "")
+                    for k in self.new_keys
+                )
+            )
+        if self.replaced_sources:
+            lines.append(f"sources replaced: {', '.join(self.replaced_sources)}")
+        lines.extend(f"warning: {w}" for w in self.warnings)
+        if self.samples:
+            lines.append("first figures:")
+            for r in self.samples:
+                where = " ".join(x for x in (r["segment"], r["platform"], r["metric"]) if x)
+                q = "" if r["qualifier"] == "=" else r["qualifier"]
+                lines.append(
+                    f"  row {r['row']}: {where} {r['period']} = {q}{human_number(r['value'])} "
+                    f"{r['unit']} ({r['source']})"
+                )
+        return "\n".join(lines)
 
-# -- reading ------------------------------------------------------------------------------
+    def discard(self) -> None:
+        """Remove the staged rows (also done when the plan is garbage-collected)."""
+        if self._cleanup is not None:
+            self._cleanup()
 
 
-def read_table(path: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """The facts table (and an Excel workbook's optional `sources` sheet), all as text."""
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".csv", ".txt"):
-            facts = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-            return facts, None
-        if suffix in (".xlsx", ".xlsm"):
-            sheets = pd.read_excel(path, sheet_name=None, dtype=str, keep_default_na=False)
-            names = {name.strip().lower(): name for name in sheets}
-            facts = sheets[names["facts"]] if "facts" in names else next(iter(sheets.values()))
-            sources = sheets[names["sources"]] if "sources" in names else None
-            return facts, sources
-    except FileNotFoundError:
-        raise IngestError(f"{path}: no such file") from None
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, KeyError, StopIteration) as e:
-        raise IngestError(f"{path.name}: cannot read it as {suffix[1:].upper()}: {e}") from None
-    except Exception as e:  # openpyxl raises its own zoo of errors for a broken workbook
-        raise IngestError(f"{path.name}: cannot read it: {type(e).__name__}: {e}") from None
-    raise IngestError(
-        f"{path.name}: unsupported file type {suffix or '(none)'} (use .csv or .xlsx)"
-    )
+IngestResult = IngestPlan  # what ingest_file returns: the plan, applied
 
 
-def _clean(df: pd.DataFrame) -> pd.DataFrame:
-    df = df.copy()
-    df.columns = [str(c).strip().lower().replace(" ", "_") for c in df.columns]
-    df = df.loc[:, ~df.columns.duplicated()]
-    for col in df.columns:
-        df[col] = df[col].fillna("").astype(str).str.strip()
-    return df
+# -- validating ---------------------------------------------------------------------------
 
 
 def _on_uniques(series: pd.Series, fn) -> pd.Series:
@@ -145,9 +172,6 @@ def _on_uniques(series: pd.Series, fn) -> pd.Series:
 
 def _keys(series: pd.Series) -> pd.Series:
     return _on_uniques(series, lambda u: u.str.lower().str.replace(r"[\s\-]+", "_", regex=True))
-
-
-# -- validating ---------------------------------------------------------------------------
 
 
 def _period_labels(raw: pd.Series) -> pd.Series:
@@ -172,35 +196,71 @@ def _valid_date(value: str) -> bool:
     return True
 
 
+class _Checks:
+    """Collects (row, reason) errors over a table whose `_row` holds file row numbers."""
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        self.df = df
+        self.errors: list[tuple[int, str]] = []
+
+    def flag(self, mask: pd.Series, reason) -> None:
+        df = self.df
+        for idx in df.index[mask.to_numpy()]:
+            text = reason(df.loc[idx]) if callable(reason) else reason
+            self.errors.append((int(df.at[idx, ROW]), text))
+
+
+@dataclass
+class _Checked:
+    df: pd.DataFrame
+    sources: list[dict]
+    replaced: list[str]
+    new_keys: list[NewKey]
+    errors: list[tuple[int, str]]
+    skipped: int
+
+
 def validate(
-    store: Store, raw: pd.DataFrame, raw_sources: pd.DataFrame | None = None
-) -> tuple[pd.DataFrame, list[dict], list[tuple[int, str]]]:
-    """Check every row; return clean rows, the sources the file defines, and every error."""
-    df = _clean(raw)
+    store: Store,
+    raw: pd.DataFrame,
+    raw_sources: pd.DataFrame | None = None,
+    *,
+    new_keys: bool = False,
+    replace_source: bool = False,
+) -> _Checked:
+    """Check every row; return clean rows, the sources and keys the file defines, and errors."""
+    df = raw.copy()
+    if ROW not in df.columns:  # a frame built in code: the header is row 1
+        df.columns = [str(c).strip().lower().replace(" ", "_") for c in df.columns]
+        df = df.fillna("").astype(str).apply(lambda col: col.str.strip())
+        df.insert(0, ROW, np.arange(len(df)) + 2)
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise IngestError(
             f"missing column(s): {', '.join(missing)} (need {', '.join(REQUIRED)}; "
             f"optional {', '.join(OPTIONAL)})"
         )
+    skipped = 0
+    if "accept" in df.columns:  # a curator's review column: "no" rows are left out
+        no = df["accept"].str.strip().str.lower() == "no"
+        skipped = int(no.sum())
+        df = df[~no]
     if df.empty:
-        raise IngestError("the file has no rows")
-    for col in OPTIONAL:
+        raise IngestError("the file has no rows" + (" to accept" if skipped else ""))
+    for col in [*OPTIONAL, *NAME_COLUMNS]:
         if col not in df.columns:
             df[col] = ""
-    errors: list[tuple[int, str]] = []
-    row_no = pd.Series(np.arange(len(df)) + 2, index=df.index)  # header is row 1
-
-    def flag(mask: pd.Series, reason) -> None:
-        for idx in df.index[mask.to_numpy()]:
-            errors.append((int(row_no[idx]), reason(df.loc[idx]) if callable(reason) else reason))
+    checks = _Checks(df)
+    flag = checks.flag
 
     for col in ("metric", "segment", "source"):
         flag(df[col] == "", f"missing {col}")
-    for col in ("metric", "segment", "platform"):
+    for col in KEY_KINDS:
         df[col] = _keys(df[col])
-        bad = (df[col] != "") & ~df[col].str.fullmatch(r"[a-z][a-z0-9_]*")
+        ok = _on_uniques(df[col], lambda u: u.str.fullmatch(r"[a-z][a-z0-9_]*")).astype(bool)
+        bad = (df[col] != "") & ~ok
         flag(bad, lambda r, c=col: f"bad {c} {r[c]!r} (letters, digits, spaces or _)")
+    declared = _check_keys(store, df, checks, allow_new=new_keys)
 
     labels = _period_labels(df["period"])
     flag(labels.isna(), lambda r: f"bad period {r['period']!r} (use 2019Q3)")
@@ -232,8 +292,7 @@ def validate(
     )
     df["stated_pct"] = stated
 
-    sources, source_errors = _file_sources(df, raw_sources, row_no)
-    errors.extend(source_errors)
+    sources, replaced = _file_sources(store, df, raw_sources, checks, replace_source)
     known = {r[0] for r in store.conn.execute("SELECT id FROM sources")} | {
         s["id"] for s in sources
     }
@@ -247,31 +306,79 @@ def validate(
 
     dup = df.duplicated(subset=KEY, keep="first") & (df["period"] != "")
     if dup.any():
-        first = df.drop_duplicates(subset=KEY, keep="first").set_index(KEY).index
-        first_rows = dict(zip(first, row_no[~df.duplicated(subset=KEY, keep="first")], strict=True))
+        firsts = df[~df.duplicated(subset=KEY, keep="first")]
+        first_rows = dict(zip(firsts.set_index(KEY).index, firsts[ROW], strict=True))
         flag(
             dup,
             lambda r: (
-                "the same figure again (first at row "
-                f"{first_rows.get(tuple(r[k] for k in KEY), '?')})"
+                f"the same figure again (first at row {first_rows.get(tuple(r[k] for k in KEY), '?')})"
             ),
         )
 
-    errors.sort(key=lambda e: e[0])
-    return df, sources, errors
+    checks.errors.sort(key=lambda e: e[0])
+    return _Checked(df, sources, replaced, declared, checks.errors, skipped)
+
+
+def _known_keys(store: Store, kind: str) -> set[str]:
+    known = {key for (k, key) in store.vocabulary.labels if k == kind}
+    known |= {k for (k,) in store.conn.execute(f"SELECT DISTINCT {kind} FROM series") if k}
+    return known
+
+
+def _check_keys(store: Store, df: pd.DataFrame, checks: _Checks, allow_new: bool) -> list[NewKey]:
+    """Refuse keys the store does not know unless the file declares them (or --new-keys)."""
+    new: list[NewKey] = []
+    for kind in KEY_KINDS:
+        known = _known_keys(store, kind)
+        col = df[kind]
+        unknown = sorted(set(col.unique()) - known - {""})
+        if not unknown:
+            continue
+        names = df.loc[col.isin(unknown), [kind, f"{kind}_en", f"{kind}_zh"]]
+        names = names[(names[f"{kind}_en"] != "") & (names[f"{kind}_zh"] != "")]
+        named = {k: (en, zh) for k, en, zh in names.drop_duplicates(kind).itertuples(index=False)}
+        choices = sorted(known)
+        refused = {}
+        for key in unknown:
+            if key in named:
+                new.append(NewKey(kind, key, *named[key]))
+            elif allow_new:
+                new.append(NewKey(kind, key))
+            else:
+                refused[key] = _unknown_key_reason(kind, key, choices)
+        if refused:
+            checks.flag(col.isin(refused), lambda r, k=kind, why=refused: why[r[k]])
+    return new
+
+
+def _unknown_key_reason(kind: str, key: str, choices: list[str]) -> str:
+    match = process.extractOne(key, choices, scorer=fuzz.ratio, score_cutoff=DID_YOU_MEAN_CUTOFF)
+    if match:
+        return f"{key}: unknown {kind}; did you mean {match[0]}?"
+    return (
+        f"{key}: unknown {kind} (a new one needs {kind}_en and {kind}_zh names in the file, "
+        "or --new-keys)"
+    )
 
 
 def _file_sources(
-    df: pd.DataFrame, raw_sources: pd.DataFrame | None, row_no: pd.Series
-) -> tuple[list[dict], list[tuple[int, str]]]:
+    store: Store,
+    df: pd.DataFrame,
+    raw_sources: pd.DataFrame | None,
+    checks: _Checks,
+    replace_source: bool,
+) -> tuple[list[dict], list[str]]:
     """Sources a file defines: a `sources` sheet, or source_* columns beside each figure."""
-    errors: list[tuple[int, str]] = []
+    errors = checks.errors
     found: dict[str, dict] = {}
     if raw_sources is not None:
-        sheet = _clean(raw_sources)
-        for i, rec in enumerate(sheet.to_dict("records")):
-            rec = {k: rec.get(k, "") for k in SOURCE_FIELDS}
-            found[rec["id"]] = rec | {"_row": f"sources sheet row {i + 2}"}
+        sheet = raw_sources.copy()
+        if ROW not in sheet.columns:
+            sheet.insert(0, ROW, np.arange(len(sheet)) + 2)
+        for rec in sheet.to_dict("records"):
+            where = f"sources sheet row {rec[ROW]}"
+            rec = {k: str(rec.get(k, "") or "") for k in SOURCE_FIELDS}
+            found[rec["id"]] = rec | {"_row": where}
     cols = [c for c in SOURCE_COLUMNS if c in df.columns]
     if cols:
         defined = df[df["source_title"] != ""] if "source_title" in df.columns else df.iloc[0:0]
@@ -279,23 +386,20 @@ def _file_sources(
             first = group.iloc[0]
             rec = {"id": idx} | {SOURCE_COLUMNS[c]: first[c] for c in cols}
             rec = {k: rec.get(k, "") for k in SOURCE_FIELDS}
-            found[idx] = rec | {"_row": int(row_no[group.index[0]])}
+            found[idx] = rec | {"_row": int(first[ROW])}
             for c in cols:
                 if group[c].nunique() > 1:
                     errors.append(
-                        (
-                            int(row_no[group.index[0]]),
-                            f"source {idx!r} has different {c} values in one file",
-                        )
+                        (int(first[ROW]), f"source {idx!r} has different {c} values in one file")
                     )
-    sources = []
+    sources, replaced = [], []
     for rec in found.values():
         where = rec.pop("_row")
         row = where if isinstance(where, int) else 0
         prefix = "" if row else f"{where}: "
         if not rec["id"]:
             errors.append((row, f"{prefix}source without an id"))
-        for need in ("title", "publisher", "published"):
+        for need in SOURCE_IDENTITY:
             if not rec[need]:
                 errors.append((row, f"{prefix}source {rec['id']!r} has no {need}"))
         if rec["published"] and not _valid_date(rec["published"]):
@@ -306,8 +410,27 @@ def _file_sources(
                     f"{rec['published']!r} is not a date like 2019-11-11",
                 )
             )
+        stored = store.conn.execute(
+            f"SELECT {', '.join(SOURCE_FIELDS)} FROM sources WHERE id = ?", (rec["id"],)
+        ).fetchone()
+        if stored is not None:
+            old = dict(zip(SOURCE_FIELDS, stored, strict=True))
+            changed = [c for c in SOURCE_IDENTITY if rec[c] and rec[c] != old[c]]
+            if changed and not replace_source:
+                what = "; ".join(f"{c} {old[c]!r} → {rec[c]!r}" for c in changed)
+                errors.append(
+                    (
+                        row,
+                        f"{prefix}source {rec['id']!r} already exists and this file changes it "
+                        f"({what}); use a new source id, or --replace-source",
+                    )
+                )
+            elif changed:
+                replaced.append(rec["id"])
+            # Columns the file leaves empty keep their stored values.
+            rec = {c: rec[c] or old[c] for c in SOURCE_FIELDS}
         sources.append(rec)
-    return sources, errors
+    return sources, replaced
 
 
 def _columns(df: pd.DataFrame, cols: list[str]) -> Iterator[tuple]:
@@ -315,7 +438,7 @@ def _columns(df: pd.DataFrame, cols: list[str]) -> Iterator[tuple]:
     return zip(*(df[c].to_numpy(dtype=object).tolist() for c in cols), strict=True)
 
 
-def _growth_warnings(store: Store, df: pd.DataFrame, row_no: pd.Series) -> list[str]:
+def _growth_warnings(store: Store, df: pd.DataFrame) -> list[str]:
     """Compare each stated growth rate with the one recomputed from stored endpoints."""
     stated = df[df["stated_pct"].notna()]
     if stated.empty:
@@ -326,9 +449,7 @@ def _growth_warnings(store: Store, df: pd.DataFrame, row_no: pd.Series) -> list[
     for m, s, p, per, value, qual in _columns(df, key_cols):
         in_file.setdefault((m, s, p, per), (value, qual))
     warnings = []
-    for idx, (m, s, p, per, value, qual, pct) in zip(
-        stated.index, _columns(stated, [*key_cols, "stated_pct"]), strict=True
-    ):
+    for row, m, s, p, per, value, qual, pct in _columns(stated, [ROW, *key_cols, "stated_pct"]):
         prev = Period.parse(per).previous()
         before = in_file.get((m, s, p, prev.label))
         if before is None:
@@ -339,133 +460,238 @@ def _growth_warnings(store: Store, df: pd.DataFrame, row_no: pd.Series) -> list[
         recomputed = pct_change(before[0], value)
         if abs(recomputed - pct) > GROWTH_TOLERANCE_PP:
             warnings.append(
-                f"row {row_no[idx]}: stated growth {signed_pct(pct)} for {m} of {s} in {per}, "
+                f"row {row}: stated growth {signed_pct(pct)} for {m} of {s} in {per}, "
                 f"but {human_number(before[0])} → {human_number(value)} is "
                 f"{signed_pct(recomputed)}"
             )
     return warnings
 
 
-# -- writing ------------------------------------------------------------------------------
+# -- staging --------------------------------------------------------------------------------
 
-_INCOMING = """CREATE TEMP TABLE IF NOT EXISTS incoming (
+_STAGING_SCHEMA = """
+CREATE TABLE incoming (
     metric TEXT, segment TEXT, platform TEXT, period TEXT, value REAL, qualifier TEXT,
-    unit TEXT, source TEXT, stated_pct REAL, note TEXT, note_zh TEXT,
-    PRIMARY KEY (metric, segment, platform, period, source)) WITHOUT ROWID"""
+    unit TEXT, source TEXT, stated_pct REAL, note TEXT, note_zh TEXT, file_row INTEGER,
+    status TEXT NOT NULL DEFAULT 'added',
+    PRIMARY KEY (metric, segment, platform, period, source)) WITHOUT ROWID;
+"""
 _SAME = (
-    "f.value = i.value AND f.qualifier = i.qualifier AND f.unit = i.unit "
-    "AND f.note = i.note AND f.note_zh = i.note_zh AND f.stated_pct IS i.stated_pct"
+    "f.value = incoming.value AND f.qualifier = incoming.qualifier AND f.unit = incoming.unit "
+    "AND f.note = incoming.note AND f.note_zh = incoming.note_zh "
+    "AND f.stated_pct IS incoming.stated_pct"
+)
+_MATCH = (
+    "f.metric = incoming.metric AND f.segment = incoming.segment "
+    "AND f.platform = incoming.platform AND f.period = incoming.period"
 )
 
 
-def _write(
-    store: Store,
-    df: pd.DataFrame,
-    sources: list[dict],
-    file_label: str,
-    overwrite_ingested: bool = True,
-) -> tuple[int, int, int]:
-    """Upsert sources and facts (inside the caller's transaction); return counts."""
-    conn = store.conn
-    for rec in sources:
-        conn.execute(
-            f"INSERT INTO sources ({', '.join(SOURCE_FIELDS)}) VALUES "
-            f"({', '.join('?' * len(SOURCE_FIELDS))}) ON CONFLICT(id) DO UPDATE SET "
-            + ", ".join(f"{c} = excluded.{c}" for c in SOURCE_FIELDS[1:]),
-            [rec[c] for c in SOURCE_FIELDS],
-        )
-    conn.execute(_INCOMING)
-    conn.execute("DELETE FROM incoming")
-    stated = df["stated_pct"].astype(object).where(df["stated_pct"].notna(), None)
-    values = _columns(df.assign(stated_pct=stated), FACT_COLUMNS)
-    conn.executemany(f"INSERT INTO incoming VALUES ({', '.join('?' * len(FACT_COLUMNS))})", values)
-    join = (
-        "FROM incoming i JOIN facts f ON f.metric = i.metric AND f.segment = i.segment "
-        "AND f.platform = i.platform AND f.period = i.period AND f.source = i.source"
-    )
-    guard = "" if overwrite_ingested else f" AND f.file = '{SHIPPED}'"
-    unchanged = conn.execute(f"SELECT count(*) {join} WHERE {_SAME}").fetchone()[0]
-    changed = conn.execute(f"SELECT count(*) {join} WHERE NOT ({_SAME}){guard}").fetchone()[0]
-    total = len(df)
-    kept = conn.execute(f"SELECT count(*) {join}").fetchone()[0] - unchanged - changed
-    at = now_iso()
-    conn.execute(
-        "INSERT INTO revisions SELECT i.metric, i.segment, i.platform, i.period, i.source, "
-        f"f.value, f.qualifier, i.value, i.qualifier, ?, ? {join} "
-        f"WHERE (f.value != i.value OR f.qualifier != i.qualifier){guard}",
-        (file_label, at),
-    )
-    set_cols = ["value", "qualifier", "unit", "stated_pct", "note", "note_zh"]
-    conn.execute(
-        f"INSERT INTO facts ({', '.join(FACT_COLUMNS)}, file, updated_at) "
-        f"SELECT {', '.join(FACT_COLUMNS)}, ?, ? FROM incoming WHERE true "
-        "ON CONFLICT(metric, segment, platform, period, source) DO UPDATE SET "
-        + ", ".join(f"{c} = excluded.{c}" for c in set_cols)
-        + ", file = excluded.file, updated_at = excluded.updated_at "
-        "WHERE NOT (facts.value = excluded.value AND facts.qualifier = excluded.qualifier "
-        "AND facts.unit = excluded.unit AND facts.note = excluded.note "
-        "AND facts.note_zh = excluded.note_zh AND facts.stated_pct IS excluded.stated_pct)"
-        + ("" if overwrite_ingested else f" AND facts.file = '{SHIPPED}'"),
-        (file_label, at),
-    )
-    conn.execute("DELETE FROM incoming")
-    added = total - unchanged - changed - kept
-    return added, changed, unchanged + kept
-
-
-def _newest_by_segment(store: Store) -> dict[str, str]:
-    return dict(store.conn.execute("SELECT segment, max(last_period) FROM series GROUP BY segment"))
-
-
-def ingest_frames(
-    store: Store, raw: pd.DataFrame, raw_sources: pd.DataFrame | None, file_label: str
-) -> IngestResult:
-    """Validate then write one table of figures in a single transaction."""
-    df, sources, errors = validate(store, raw, raw_sources)
-    if errors:
-        raise IngestError(f"{file_label}: {len(errors)} problem(s); nothing was changed", errors)
-    row_no = pd.Series(np.arange(len(df)) + 2, index=df.index)
-    warnings = _growth_warnings(store, df, row_no)
-    before = _newest_by_segment(store)
-    with store.transaction():
-        added, updated, unchanged = _write(store, df, sources, file_label)
-        store.rebuild_series()
-    periods = sorted(set(df["period"]))
-    newest = max(before.values(), default="")
-    new_periods = [p for p in periods if p > newest]
-    return IngestResult(
-        file_label, len(df), added, updated, unchanged, warnings, new_periods, periods
-    )
-
-
-def ingest_file(store: Store, path: Path | str) -> IngestResult:
-    """Ingest a CSV or XLSX file of figures: all rows or none."""
-    path = Path(path)
-    raw, raw_sources = read_table(path)
-    return ingest_frames(store, raw, raw_sources, path.name)
-
-
-def load_shipped(store: Store, digest: str) -> None:
-    """(Re)load data/ into the store; figures corrected by an ingested file stay as they are."""
-    folder = data_dir()
-    read = lambda name: pd.read_csv(folder / name, dtype=str, keep_default_na=False)  # noqa: E731
-    sources = _clean(read("sources.csv"))
-    facts, shipped_sources, errors = validate(store, read("facts.csv"), sources)
-    if errors:
-        raise IngestError("the shipped data/facts.csv is invalid", errors)
-    notes = read("notes.csv")
-    with store.transaction() as conn:
-        conn.execute(f"DELETE FROM facts WHERE file = '{SHIPPED}'")
-        _write(store, facts, shipped_sources, SHIPPED, overwrite_ingested=False)
-        conn.execute(
-            "DELETE FROM notes WHERE source IN (SELECT value FROM json_each(?))",
-            (pd.Series(sources["id"]).to_json(orient="values"),),
-        )
+def _stage(store: Store, df: pd.DataFrame, plan: IngestPlan) -> None:
+    """Write the rows to a private SQLite file and compare them with the store (read-only)."""
+    fd, name = tempfile.mkstemp(prefix="marketbot-staging-", suffix=".db")
+    os.close(fd)
+    staging = Path(name)
+    plan._staging = staging
+    plan._cleanup = weakref.finalize(plan, _remove, staging)
+    conn = sqlite3.connect(_uri(staging), uri=True, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = OFF")  # a scratch file: no need to survive a crash
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.executescript(_STAGING_SCHEMA)
+        stated = df["stated_pct"].astype(object).where(df["stated_pct"].notna(), None)
+        ordered = df.assign(stated_pct=stated).sort_values(KEY)
+        conn.execute("BEGIN")
         conn.executemany(
-            "INSERT OR REPLACE INTO notes VALUES (?, ?, ?, ?, ?, ?, ?)",
-            notes[
-                ["segment", "period", "topic", "ordinal", "text_en", "text_zh", "source"]
-            ].itertuples(index=False, name=None),
+            f"INSERT INTO incoming VALUES ({', '.join('?' * (len(FACT_COLUMNS) + 1))}, 'added')",
+            _columns(ordered, [*FACT_COLUMNS, ROW]),
         )
-        store.rebuild_series()
-        store.set_meta("shipped_hash", digest)
+        conn.execute("COMMIT")
+        if str(store.path) == ":memory:":
+            raise IngestError("an in-memory store cannot be staged against")
+        conn.execute("ATTACH DATABASE ? AS store", (_uri(store.path) + "?mode=ro",))
+        conn.execute("BEGIN")  # one read snapshot of the store for every comparison below
+        plan._generation = int(
+            (
+                conn.execute(
+                    "SELECT value FROM store.meta WHERE key = 'facts_generation'"
+                ).fetchone()
+                or (0,)
+            )[0]
+        )
+        conn.execute(
+            "UPDATE incoming SET status = coalesce((SELECT CASE WHEN "
+            f"{_SAME} THEN 'unchanged' ELSE 'updated' END FROM store.facts f WHERE {_MATCH} "
+            "AND f.source = incoming.source), 'added')"
+        )
+        counts = dict(conn.execute("SELECT status, count(*) FROM incoming GROUP BY status"))
+        plan.added = counts.get("added", 0)
+        plan.updated = counts.get("updated", 0)
+        plan.unchanged = counts.get("unchanged", 0)
+        # The series catalogue rows this file changes, computed here, outside the write lock.
+        conn.execute(
+            "CREATE TABLE series_new AS SELECT metric, segment, platform, max(unit) AS unit, "
+            "min(period) AS first_period, max(period) AS last_period, "
+            "count(DISTINCT period) AS periods FROM ("
+            "SELECT metric, segment, platform, period, unit FROM incoming UNION ALL "
+            "SELECT f.metric, f.segment, f.platform, f.period, f.unit FROM store.facts f "
+            "JOIN (SELECT DISTINCT metric, segment, platform FROM incoming) k "
+            "ON f.metric = k.metric AND f.segment = k.segment AND f.platform = k.platform"
+            ") GROUP BY metric, segment, platform"
+        )
+        plan.conflicts, plan.warnings[:0] = _conflicts(conn)
+        conn.execute("COMMIT")
+        conn.execute("DETACH DATABASE store")
+    except BaseException:
+        conn.close()
+        plan.discard()
+        raise
+    conn.close()
+
+
+def _conflicts(conn: sqlite3.Connection) -> tuple[int, list[str]]:
+    """Figures another source gives differently for the same series and period."""
+    query = (
+        "FROM incoming JOIN store.facts f ON " + _MATCH + " AND f.source != incoming.source "
+        "AND (f.value != incoming.value OR f.qualifier != incoming.qualifier) "
+        "JOIN store.sources s ON s.id = f.source"
+    )
+    total = conn.execute(f"SELECT count(*) {query}").fetchone()[0]
+    listed = conn.execute(
+        "SELECT incoming.file_row, incoming.metric, incoming.segment, incoming.platform, "
+        "incoming.period, incoming.qualifier, incoming.value, s.title, s.published, "
+        f"f.qualifier, f.value {query} ORDER BY incoming.file_row LIMIT ?",
+        (MAX_CONFLICTS_LISTED,),
+    ).fetchall()
+    warnings = []
+    for row, m, s, p, per, q, v, title, published, fq, fv in listed:
+        mine = ("" if q == "=" else q) + human_number(v)
+        theirs = ("" if fq == "=" else fq) + human_number(fv)
+        where = f"{m} of {s}" + (f" on {p}" if p else "")
+        warnings.append(
+            f"row {row}: conflict: {where} in {per} is {mine} here, but {title} "
+            f"({published}) gives {theirs}; both are kept, the newer publication is answered"
+        )
+    if total > len(listed):
+        warnings.append(f"… and {total - len(listed):,} more conflicts")
+    return total, warnings
+
+
+def _uri(path: Path) -> str:
+    return "file:" + urllib.parse.quote(str(path.resolve()))
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+# -- the API ---------------------------------------------------------------------------------
+
+
+def plan_frames(
+    store: Store,
+    raw: pd.DataFrame,
+    raw_sources: pd.DataFrame | None,
+    file_label: str,
+    *,
+    new_keys: bool = False,
+    replace_source: bool = False,
+) -> IngestPlan:
+    """Validate a table of figures and stage it; the store is only read."""
+    checked = validate(store, raw, raw_sources, new_keys=new_keys, replace_source=replace_source)
+    df = checked.df
+    plan = IngestPlan(
+        file_label,
+        rows=len(df),
+        skipped=checked.skipped,
+        errors=checked.errors,
+        new_keys=checked.new_keys,
+        replaced_sources=checked.replaced,
+        _sources=checked.sources,
+    )
+    if plan.errors:
+        return plan
+    plan.warnings = _growth_warnings(store, df)
+    plan.periods = sorted(set(df["period"]))
+    newest = store.newest_period()
+    plan.new_periods = [p for p in plan.periods if newest is None or p > newest.label]
+    plan.samples = [
+        {
+            "row": int(r[ROW]),
+            **{c: r[c] for c in ("metric", "segment", "platform", "period", "qualifier", "unit")},
+            "value": float(r["value"]),
+            "source": r["source"],
+        }
+        for r in df.head(SAMPLE_ROWS).to_dict("records")
+    ]
+    _stage(store, df, plan)
+    return plan
+
+
+def plan_ingest(
+    store: Store, path: Path | str, *, new_keys: bool = False, replace_source: bool = False
+) -> IngestPlan:
+    """Read and check a CSV or XLSX file against the store, writing nothing to it.
+
+    Row problems come back in ``plan.errors``; a file that cannot be read at all raises
+    IngestError. Call ``apply_ingest(store, plan)`` to write it, or ``plan.discard()``.
+    """
+    path = Path(path)
+    try:
+        raw, raw_sources = read_table(path)
+    except ReadError as e:
+        raise IngestError(str(e)) from None
+    try:
+        return plan_frames(
+            store, raw, raw_sources, path.name, new_keys=new_keys, replace_source=replace_source
+        )
+    except IngestError as e:
+        raise IngestError(f"{path.name}: {e}", e.errors) from None
+
+
+def apply_ingest(store: Store, plan: IngestPlan) -> IngestPlan:
+    """Write a checked plan in one short transaction: all of it or nothing."""
+    if plan.errors:
+        raise IngestError(
+            f"{plan.file}: {len(plan.errors):,} problem{'s' if len(plan.errors) != 1 else ''}; "
+            "nothing was changed",
+            plan.errors,
+        )
+    if plan._staging is None or not plan._staging.exists():
+        raise IngestError(f"{plan.file}: this preview was already used or discarded")
+    terms = [(k.kind, k.key, k.en, k.zh) for k in plan.new_keys if k.en and k.zh]
+    revisions = [s for s in plan._sources if s["id"] in plan.replaced_sources]
+    try:
+        store.swap_in(
+            plan._staging,
+            file_label=plan.file,
+            generation=plan._generation,
+            sources=plan._sources,
+            source_revisions=revisions,
+            terms=terms,
+        )
+    except StaleStore:
+        raise IngestError(
+            f"{plan.file}: the store changed since it was checked; nothing was changed, "
+            "check it again"
+        ) from None
+    except sqlite3.Error as e:
+        raise IngestError(f"{plan.file}: writing failed ({e}); nothing was changed") from None
+    finally:
+        plan.discard()
+    return plan
+
+
+def ingest_file(
+    store: Store, path: Path | str, *, new_keys: bool = False, replace_source: bool = False
+) -> IngestPlan:
+    """Ingest a CSV or XLSX file of figures: all rows or none."""
+    for attempt in range(2):
+        plan = plan_ingest(store, path, new_keys=new_keys, replace_source=replace_source)
+        try:
+            return apply_ingest(store, plan)
+        except IngestError as e:
+            if attempt or "store changed" not in str(e):
+                raise
+    raise AssertionError("unreachable")

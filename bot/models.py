@@ -77,6 +77,8 @@ class Fact(NamedTuple):
     note: str = ""
     note_zh: str = ""
     stated_pct: float | None = None  # the growth rate the source itself states
+    # Other sources' different figures for the same series and period, newest first.
+    alternatives: tuple[Fact, ...] = ()
 
     def as_json(self) -> dict:
         value: float | int = int(self.value) if float(self.value).is_integer() else self.value
@@ -90,6 +92,7 @@ class Fact(NamedTuple):
             "unit": self.unit,
             "note": self.note,
             "source": self.source.as_json(),
+            "alternatives": [a.as_json() for a in self.alternatives],
         }
 
 

@@ -290,7 +290,7 @@ def ingest(
                     continue
                 result = apply_ingest(store, plan)
             except IngestError as e:
-                click.echo(e.report(), err=True)
+                click.echo(f"Error: {e.report()}", err=True)
                 failed = True
                 continue
             click.echo(result.summary())

@@ -386,7 +386,7 @@ def test_failure_part_way_through_the_write_rolls_back(store_file, tmp_path) -> 
     result = run(str(csv_file(tmp_path, lines)))
     assert result.exit_code == 1
     assert result.output.strip() == (
-        "figures.csv: writing failed (disk says no); nothing was changed"
+        "Error: figures.csv: writing failed (disk says no); nothing was changed"
     )
     assert digest(store_file) == before
     with sqlite3.connect(store_file) as conn:

@@ -6,7 +6,6 @@ event loop never waits on matplotlib.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import io
 import logging
 import math
@@ -17,10 +16,10 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import cache
 from multiprocessing import get_context
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .chart_spec import DPI, HEIGHT_PX, WIDTH_PX, ChartSpec, Labels, chart_spec, is_wide
+from .fonts import cjk_font_file
 from .models import Answer
 
 if TYPE_CHECKING:
@@ -28,10 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The packaged CJK font: Noto Sans CJK (a .ttc holding the JP/KR/SC/TC/HK faces) from the
-# `noto-cjk-sans-otc` wheel, so Chinese labels render on any machine after `pip install`.
-_CJK_PACKAGE = "noto_cjk_sans_otc"
-_CJK_FILE = "NotoSansCJK-Regular.ttc"
 # Simplified-Chinese face first (its glyph forms suit zh-CN); the others are system fonts
 # that serve if the package is missing.
 _CJK_FAMILIES = (
@@ -153,15 +148,6 @@ def _line_px(pt: float, lines: int) -> float:
 # --- matplotlib (imported on first draw only) ---------------------------------------------
 
 
-def _cjk_font_file() -> Path | None:
-    # find_spec locates the wheel without importing it.
-    spec = importlib.util.find_spec(_CJK_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / _CJK_FILE
-    return path if path.is_file() else None
-
-
 _mpl_lock = threading.Lock()
 
 
@@ -181,7 +167,7 @@ def _load_mpl() -> dict[str, Any]:
     from matplotlib.patches import FancyArrowPatch, Rectangle
     from matplotlib.patheffects import withStroke
 
-    path = _cjk_font_file()
+    path = cjk_font_file()
     known = {f.name for f in font_manager.fontManager.ttflist}
     if path is not None and "Noto Sans CJK SC" not in known:
         font_manager.fontManager.addfont(str(path))
@@ -189,7 +175,8 @@ def _load_mpl() -> dict[str, Any]:
     cjk = next((name for name in _CJK_FAMILIES if name in known), None)
     if cjk is None:
         log.warning(
-            "no CJK font found (pip install noto-cjk-sans-otc): Chinese labels will miss glyphs"
+            "no CJK font found (apt install fonts-noto-cjk, or pip install noto-cjk-sans-otc==0.0.1): "
+            "Chinese labels will miss glyphs"
         )
     families = [_LATIN_FAMILY, cjk] if cjk else [_LATIN_FAMILY]
     return {

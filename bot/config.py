@@ -28,6 +28,40 @@ def default_db_path() -> Path:
     return Path(click.get_app_dir("marketbot")) / "marketbot.db"
 
 
+def make_private_dirs(folder: Path) -> None:
+    """Create ``folder`` and its missing parents as 0700 (existing ones are left as they are).
+
+    The store holds chat ids and people's unanswered questions: only its owner may list it.
+    """
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for part in reversed(missing):
+        try:
+            os.mkdir(part, 0o700)
+        except FileExistsError:  # made meanwhile by another process: not ours to change
+            continue
+        os.chmod(part, 0o700)  # mkdir's mode is masked by the umask
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 (folders 0700) unless it exists already.
+
+    SQLite gives a database's -wal, -shm and -journal files the mode of the database file,
+    so a store created here keeps all of them private whatever the process umask is.
+    """
+    make_private_dirs(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, 0o600)  # the umask may have taken bits away; make it exactly 0600
+    finally:
+        os.close(fd)
+
+
 def _parse_ids(raw: str) -> frozenset[int]:
     ids = set()
     for part in raw.replace(";", ",").replace(" ", ",").split(","):

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .config import default_db_path
+from .config import create_private_file, default_db_path
 from .models import Fact, Note, Period, Source
 from .vocab import Vocabulary, data_dir, load_vocabulary
 
@@ -129,7 +129,7 @@ class Store:
     def __init__(self, path: Path | str, *, check_same_thread: bool = False) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(self.path)  # 0600 in 0700 folders: chat ids, questions
         conn = sqlite3.connect(
             str(path),
             check_same_thread=check_same_thread,

@@ -13,7 +13,6 @@ import datetime as dt
 import logging
 import os
 import re
-import shutil
 import sqlite3
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from urllib.parse import quote
 import click
 
 from .cli_text import plural
-from .config import db_option
+from .config import db_option, make_private_dirs
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -340,7 +339,8 @@ def backup_store(source: Path, dest: Path, *, force: bool = False) -> tuple[int,
     Uses SQLite's online backup API in one step (a single read transaction, so a consistent
     snapshot even while the bot writes in WAL mode) into a temporary file next to ``dest``,
     checks it, then renames it over ``dest`` atomically. The copy is a single self-contained
-    file (rollback journal mode; the bot switches it back to WAL when it opens it).
+    file (rollback journal mode; the bot switches it back to WAL when it opens it), mode 0600
+    whatever the store's mode, in folders created 0700.
     """
     if not source.is_file():
         raise click.ClickException(f"no store at {source} (set MARKETBOT_DB or --db)")
@@ -351,8 +351,11 @@ def backup_store(source: Path, dest: Path, *, force: bool = False) -> tuple[int,
             raise click.ClickException(f"{dest} is the live store itself")
         if not force:
             raise click.ClickException(f"{dest} exists; use --force to overwrite it")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(dest.parent)
+    # mkstemp makes the file 0600, and SQLite gives the copy's journal the same mode: the
+    # backup holds what the store holds (chat ids, questions), so it is never readable by others.
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o600)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -380,7 +383,6 @@ def backup_store(source: Path, dest: Path, *, force: bool = False) -> tuple[int,
             src.close()
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        shutil.copymode(source, tmp)  # mkstemp made it 0600; a copy keeps the store's mode
         if force:
             _remove(*_sidecars(dest))  # a stale journal must not be applied to the new copy
         os.replace(tmp, dest)

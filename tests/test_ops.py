@@ -71,18 +71,29 @@ def _dockerfile_instructions() -> list[tuple[str, str]]:
     return out
 
 
-def test_dockerfile_installs_with_the_readme_command() -> None:
+def test_dockerfile_installs_the_readme_package_from_the_lock() -> None:
+    # The README installs the package with its dependencies resolved by pip; the image installs
+    # the same package with the dependencies pinned and hash-checked by deploy/requirements.lock
+    # (tests/test_deploy_kit.py checks the lock covers pyproject.toml).
     readme_cmd = _readme_install_command()
     assert readme_cmd == "python -m pip install ."
     runs = [rest for word, rest in _dockerfile_instructions() if word == "RUN"]
     pip_runs = [r for r in runs if "pip install" in r]
-    assert pip_runs == [readme_cmd]
+    assert pip_runs == [
+        "python -m pip install --require-hashes -r deploy/build.lock",
+        "/opt/marketbot/bin/python -m pip install --require-hashes -r deploy/requirements.lock",
+        "python -m pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels . "
+        "&& /opt/marketbot/bin/python -m pip install --no-deps /tmp/wheels/marketbot-*.whl "
+        "&& /opt/marketbot/bin/python -m pip check",
+    ]
 
 
 def test_dockerfile_shape() -> None:
     ins = _dockerfile_instructions()
     froms = [rest for word, rest in ins if word == "FROM"]
-    assert len(froms) >= 2 and all(f.startswith("python:3.11-slim") for f in froms)
+    assert len(froms) >= 2
+    for f in froms:  # Python 3.11 slim, pinned by digest (tests/test_deploy_kit.py)
+        assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?@sha256:[0-9a-f]{64}( AS \w+)?", f)
     users = [rest for word, rest in ins if word == "USER"]
     assert users and users[-1] not in ("root", "0")
     env = " ".join(rest for word, rest in ins if word == "ENV")
@@ -599,3 +610,109 @@ def test_readme_backup_timer_passes_systemd_analyze_verify(tmp_path: Path) -> No
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0 and "marketbot-backup" not in output, output
+
+
+# -- private files --------------------------------------------------------------------------
+# The store holds chat ids and people's unanswered questions: marketbot makes it, its folders,
+# its -wal/-shm files and its backups readable by their owner only, whatever the umask.
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def _cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "MARKETBOT_"))}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")  # click's app dir on Linux
+    env["HOME"] = str(tmp_path / "home")
+    env.update(extra)
+    return env
+
+
+def _marketbot(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    # The real process, with the common permissive umask: 022 would leave new files 0644.
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        umask=0o022,
+    )
+
+
+@pytest.mark.parametrize("how", ["default path", "--db", "MARKETBOT_DB"])
+def test_the_cli_creates_the_store_private(tmp_path: Path, how: str) -> None:
+    if how == "default path":
+        created = [tmp_path / "config", tmp_path / "config" / "marketbot"]
+        env, args = _cli_env(tmp_path), []
+    elif how == "--db":
+        created = [tmp_path / "a", tmp_path / "a" / "b"]
+        env, args = _cli_env(tmp_path), ["--db", str(created[-1] / "store.db")]
+    else:
+        created = [tmp_path / "env"]
+        env, args = _cli_env(tmp_path, MARKETBOT_DB=str(created[-1] / "store.db")), []
+    result = _marketbot(env, "ask", *args, "aftermarket DAU Q3")
+    assert result.returncode == 0, result.stderr
+    assert "27,200" in result.stdout
+    [store] = [p for p in created[-1].iterdir() if p.suffix == ".db"]
+    assert _mode(store) == 0o600
+    assert {str(d): _mode(d) for d in created} == {str(d): 0o700 for d in created}
+
+
+async def test_the_running_bot_keeps_wal_and_shm_private(fake_api, tmp_path: Path) -> None:
+    from tests.fake_bot_api import DEFAULT_USER_ID
+
+    folder = tmp_path / "state"
+    db = folder / "marketbot.db"
+    env = _cli_env(
+        tmp_path,
+        MARKETBOT_DB=str(db),
+        TELEGRAM_BOT_TOKEN=fake_api.token,
+        TELEGRAM_API_BASE_URL=fake_api.base_url,
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        umask=0o022,
+    )
+    try:
+        await fake_api.wait_for("setMyCommands", count=2, timeout=60)
+        since = time.monotonic()
+        # An unanswerable question is written to the store (the unanswered table).
+        fake_api.push_update(fake_api.make_private_message("weather in Paris tomorrow"))
+        await fake_api.wait_for("sendMessage", since=since, timeout=30)
+        modes = {p.name: _mode(p) for p in folder.iterdir()}
+    finally:
+        proc.terminate()
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert fake_api.sent("sendMessage", chat_id=DEFAULT_USER_ID), err.decode()
+    assert modes == {
+        "marketbot.db": 0o600,
+        "marketbot.db-wal": 0o600,
+        "marketbot.db-shm": 0o600,
+    }, modes
+    assert _mode(folder) == 0o700
+
+
+def test_backups_are_private(fresh_db, db_path: Path, tmp_path: Path) -> None:
+    fresh_db.close()
+    os.chmod(db_path, 0o644)  # a store made by an older version: the copy is private anyway
+    env = _cli_env(tmp_path, MARKETBOT_DB=str(db_path))
+    dest = tmp_path / "backups" / "daily" / "copy.db"
+    result = _marketbot(env, "backup", str(dest))
+    assert result.returncode == 0, result.stderr
+    assert _mode(dest) == 0o600
+    assert _mode(dest.parent) == 0o700 and _mode(dest.parent.parent) == 0o700
+    # --force over a readable older copy: the new file (renamed over it) is private too.
+    # os.replace keeps the temporary file's mode, so the copy was 0600 while being written.
+    os.chmod(dest, 0o644)
+    result = _marketbot(env, "backup", "--force", str(dest))
+    assert result.returncode == 0, result.stderr
+    assert _mode(dest) == 0o600
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["copy.db"]

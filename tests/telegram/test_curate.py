@@ -248,3 +248,36 @@ async def test_unanswered_buttons_teach_a_word(bot: Running) -> None:
     assert "2.83亿" in await ask(bot, "车圈 用户 三季度")
     [member] = await bot.say(bot.api.make_private_message("/unanswered", user_id=MEMBER))
     assert "only the team's curators" in member.params["text"]
+
+
+async def test_xlsx_upload_previews_and_imports(bot: Running, tmp_path: Path) -> None:
+    import pandas as pd
+
+    book = tmp_path / "q4.xlsx"
+    pd.read_csv(REPO / "data" / "sample-ingest.csv", dtype=str, keep_default_na=False).to_excel(
+        book, sheet_name="facts", index=False
+    )
+    preview = await upload(
+        bot,
+        book.read_bytes(),
+        "q4.xlsx",
+        mime_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+    assert "q4.xlsx: 3 rows — 3 added" in preview.params["text"]
+    since = time.monotonic()
+    await press(bot, preview, "Import")
+    assert "Imported q4.xlsx" in await edited_text(bot, since)
+    assert "26,900" in await ask(bot, "aftermarket DAU Q4 2019")
+
+
+def test_file_url_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.config import Settings
+
+    monkeypatch.setenv("TELEGRAM_API_BASE_URL", "http://10.0.0.5:8081/bot")
+    monkeypatch.delenv("TELEGRAM_API_FILE_URL", raising=False)
+    monkeypatch.setenv("MARKETBOT_CURATORS", "42, 43")
+    settings = Settings.from_env()
+    assert settings.base_file_url == "http://10.0.0.5:8081/file/bot"
+    assert settings.curators == frozenset({42, 43})
+    monkeypatch.setenv("TELEGRAM_API_FILE_URL", "http://files.example/file/bot")
+    assert Settings.from_env().base_file_url == "http://files.example/file/bot"

@@ -9,6 +9,8 @@ exits 0. Sections:
      of questions, on the shipped store and on the shipped store plus N synthetic figures;
   B. wall time of the installed `marketbot ask` command (a new process each time);
   C. ingest of the N-row synthetic CSV into a fresh store, then the same file again.
+  A'. answer p50 on the shipped store with a word taught through another connection, against
+     the same store untaught (issue 13: a taught word costs nothing measurable).
 
 Every store and file lives in a temporary directory that is removed at the end.
 """
@@ -42,6 +44,9 @@ TARGET_P99_MS = 5.0
 TARGET_FLAT_RATIO = 1.5  # "flat as the store grows": large/shipped at most this (our bar)
 TARGET_COLD_S = 1.0
 TARGET_INGEST_S = 30.0
+TARGET_TAUGHT_RATIO = 1.10  # answer p50 after a taught word / before (issue 13)
+TAUGHT_PHRASE, TAUGHT_KEY = "车圈", "pan_auto"
+TAUGHT_QUESTION = "车圈 用户 三季度"
 
 # A fixed mix: English, Chinese, comparisons, typos, months, and questions with no answer
 # (those record an `unanswered` row: an INSERT, kept in the measured path on purpose).
@@ -278,6 +283,47 @@ def stated_pct_probe(tmp: Path) -> None:
 # -- main ----------------------------------------------------------------------------------
 
 
+def taught_section(tmp: Path, calls: int, rounds: int = 6) -> None:
+    """Answer p50 of the same question mix on two copies of the shipped store, one with a word
+    taught through another connection (as `marketbot teach` does beside a running bot).
+
+    Blocks of calls alternate between the two stores so that load from other processes on a
+    shared machine falls on both alike.
+    """
+    from bot.teaching import teach
+
+    before = open_store(tmp / "before-teach.db")
+    after = open_store(tmp / "after-teach.db")
+    measure_latency(after, QUESTIONS, len(QUESTIONS), warmup_rounds=5)  # build its vocabulary
+    teacher = open_store(tmp / "after-teach.db")
+    teach(teacher, TAUGHT_PHRASE, TAUGHT_KEY, "bench")
+    teacher.close()
+    time.sleep(0.2)  # past VOCAB_RECHECK_SECONDS: the next answer rebuilds the vocabulary
+    assert ask(TAUGHT_QUESTION, after, record=False).status == "answered"
+    per_round = max(len(QUESTIONS), calls // rounds)
+    walls: dict[str, list[np.ndarray]] = {"before": [], "after": []}
+    for _ in range(rounds):
+        for name, store in (("before", before), ("after", after)):
+            wall, _cpu = measure_latency(store, QUESTIONS, per_round, warmup_rounds=1)
+            walls[name].append(np.concatenate(list(wall.values())))
+    med = {name: ms(float(np.median(np.concatenate(w)))) for name, w in walls.items()}
+    taught, _ = measure_latency(after, [TAUGHT_QUESTION], 500, warmup_rounds=5)
+    t_med, t_p99 = summarise(taught)
+    print(
+        f"\nA'. after a taught word ({TAUGHT_PHRASE} = {TAUGHT_KEY}), {rounds} alternating rounds"
+    )
+    record("A' median before teach / after teach", f"{med['before']:.3f} / {med['after']:.3f} ms")
+    record(f"A' (extra) {TAUGHT_QUESTION!r} median / p99", f"{t_med:.3f} / {t_p99:.3f} ms")
+    ratio = med["after"] / med["before"]
+    record(
+        f"A' answer p50 after / before teach (≤ {TARGET_TAUGHT_RATIO:.2f}x)",
+        f"{ratio:.3f}x",
+        ratio <= TARGET_TAUGHT_RATIO,
+    )
+    before.close()
+    after.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="synthetic figures")
@@ -308,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         statuses = {q: ask(q, shipped).status for q in QUESTIONS}
         shipped_times, shipped_stats = latency_section("shipped store", shipped, args.calls)
         shipped.close()
+        taught_section(tmp, args.calls)
 
         large_db = tmp / "large.db"
         ingest_section(csv, large_db, rows)
@@ -347,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  targets: median ≤ {TARGET_MEDIAN_MS} ms, p99 ≤ {TARGET_P99_MS} ms, "
         f"flat ≤ {TARGET_FLAT_RATIO}x (our bar), cold start ≤ {TARGET_COLD_S} s, "
-        f"ingest ≤ {TARGET_INGEST_S} s"
+        f"ingest ≤ {TARGET_INGEST_S} s, p50 after a taught word ≤ {TARGET_TAUGHT_RATIO}x before"
     )
     return 0
 

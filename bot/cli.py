@@ -1,4 +1,5 @@
-"""The `marketbot` command line: ask, metrics, ingest, unanswered, run, push, doctor, backup."""
+"""The `marketbot` command line: ask, metrics, ingest, unanswered, run, push, doctor, backup,
+teach, terms, history."""
 
 from __future__ import annotations
 
@@ -274,6 +275,7 @@ def ingest(
 
         marketbot ingest --dry-run data/sample-ingest.csv && marketbot ingest data/sample-ingest.csv
     """
+    from .history import cli_user
     from .ingest import IngestError, apply_ingest, plan_ingest
 
     store = _open(db_path)
@@ -288,7 +290,7 @@ def ingest(
                         raise IngestError(f"{plan.file}: would be refused", plan.errors)
                     click.echo(plan.preview() + "\n(dry run: nothing was written)")
                     continue
-                result = apply_ingest(store, plan)
+                result = apply_ingest(store, plan, who=cli_user())
             except IngestError as e:
                 click.echo(f"Error: {e.report()}", err=True)
                 failed = True
@@ -455,6 +457,102 @@ def unanswered(limit: int, as_json: bool, db_path: Path | None) -> None:
         click.echo("No unanswered questions recorded.")
     for r in rows:
         click.echo(f"{r['count']:>5}  {r['status']:<10} {r['chat_kinds']:<12} {r['question']}")
+
+
+@cli.command()
+@click.argument("phrase")
+@click.argument("key", required=False)
+@click.option("--remove", is_flag=True, help="Take back a phrase taught before.")
+@db_option
+def teach(phrase: str, key: str | None, remove: bool, db_path: Path | None) -> None:
+    """Teach the bot that PHRASE means KEY (a key such as pan_auto, or kind:key).
+
+    A phrase that already means something else is refused. A running bot uses the new word
+    at once.
+
+    Example:
+
+        marketbot teach 车后 aftermarket
+
+        marketbot teach "car aftersales" segment:aftermarket
+
+        marketbot teach 车后 --remove
+    """
+    from .history import cli_user
+    from .teaching import TeachError, forget
+    from .teaching import teach as teach_phrase
+
+    if not remove and not key:
+        raise click.UsageError(
+            "give the KEY the phrase means, e.g. marketbot teach 车后 aftermarket"
+        )
+    if remove and key:
+        raise click.UsageError("--remove takes only the PHRASE")
+    store = _open(db_path)
+    try:
+        message = (
+            forget(store, phrase, cli_user())
+            if remove
+            else teach_phrase(store, phrase, key or "", cli_user()).message
+        )
+    except TeachError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(message)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@db_option
+def terms(as_json: bool, db_path: Path | None) -> None:
+    """List the vocabulary: terms (display names) and synonyms, with where each came from.
+
+    Example:
+
+        marketbot terms --json
+    """
+    from .format import dumps
+    from .teaching import vocabulary_rows
+
+    store = _open(db_path)
+    rows = vocabulary_rows(store)
+    if as_json:
+        click.echo(dumps(rows))
+        return
+
+    def origin(r: dict) -> str:
+        return r["origin"] + (f" ({r['who']}, {r['at']})" if r["who"] else "")
+
+    click.echo("Terms (kind, key, English, Chinese, origin):")
+    for r in rows["terms"]:
+        click.echo(f"  {r['kind']:<9} {r['key']:<16} {r['en']} / {r['zh']}  [{origin(r)}]")
+    click.echo("Synonyms (kind, key, phrase, origin):")
+    for r in rows["synonyms"]:
+        click.echo(f"  {r['kind']:<9} {r['key'] or '-':<16} {r['phrase']}  [{origin(r)}]")
+
+
+@cli.command("history")
+@click.option("--limit", default=50, show_default=True, help="How many entries.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@db_option
+def history_command(limit: int, as_json: bool, db_path: Path | None) -> None:
+    """What curators changed — imports, taught and forgotten words — newest first.
+
+    Example:
+
+        marketbot history --limit 20
+    """
+    from .format import dumps
+    from .history import entries
+
+    store = _open(db_path)
+    rows = entries(store, limit)
+    if as_json:
+        click.echo(dumps({"history": rows}))
+        return
+    if not rows:
+        click.echo("Nothing recorded yet.")
+    for r in rows:
+        click.echo(f"{r['at']}  {r['who']:<28} {r['action']:<7} {r['what']}")
 
 
 from .ops import backup, doctor  # noqa: E402

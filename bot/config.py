@@ -82,6 +82,9 @@ class Settings(NamedTuple):
     webhook_secret: str | None
     user_limit_per_minute: int
     followup_ttl_seconds: int
+    # Telegram user ids who may upload reports and teach words (MARKETBOT_CURATORS).
+    curators: frozenset[int] = frozenset()
+    api_file_url: str | None = None  # TELEGRAM_API_FILE_URL; derived from api_base_url if unset
 
     @classmethod
     def from_env(cls, db_path: Path | None = None) -> Settings:
@@ -95,11 +98,16 @@ class Settings(NamedTuple):
             webhook_secret=os.environ.get("MARKETBOT_WEBHOOK_SECRET") or None,
             user_limit_per_minute=int(os.environ.get("MARKETBOT_USER_LIMIT") or "20"),
             followup_ttl_seconds=int(os.environ.get("MARKETBOT_FOLLOWUP_TTL") or "1800"),
+            curators=_parse_ids(os.environ.get("MARKETBOT_CURATORS", "")),
+            api_file_url=os.environ.get("TELEGRAM_API_FILE_URL") or None,
         )
 
     @property
     def base_file_url(self) -> str:
-        """PTB's file URL matching `api_base_url` (``…/bot`` → ``…/file/bot``)."""
+        """`TELEGRAM_API_FILE_URL`, else PTB's file URL matching `api_base_url`
+        (``http://host/bot`` → ``http://host/file/bot``)."""
+        if self.api_file_url:
+            return self.api_file_url
         if self.api_base_url.endswith("/bot"):
             return self.api_base_url[: -len("/bot")] + "/file/bot"
         return self.api_base_url.rstrip("/") + "/file/bot"

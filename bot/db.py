@@ -19,14 +19,18 @@ import datetime as dt
 import hashlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .config import create_private_file, default_db_path
 from .models import Fact, Note, Period, Source
-from .vocab import Vocabulary, data_dir, load_vocabulary
+from .vocab import Vocabulary, build_vocabulary, data_dir, load_vocabulary
 
 SHIPPED = "shipped"  # the `file` of figures that come with the package
+# How stale another process's new words may be here: a question asked this long after
+# `marketbot teach` or an ingest elsewhere sees them.
+VOCAB_RECHECK_SECONDS = 0.1
 SCHEMA_VERSION = "1"
 
 _SCHEMA = """
@@ -65,17 +69,28 @@ CREATE TABLE IF NOT EXISTS source_revisions (
     id TEXT NOT NULL, title TEXT, title_zh TEXT, publisher TEXT, publisher_zh TEXT,
     published TEXT, article TEXT, url TEXT, file TEXT, at TEXT
 );
-CREATE TABLE IF NOT EXISTS terms (
-    kind TEXT NOT NULL, key TEXT NOT NULL, en TEXT NOT NULL, zh TEXT NOT NULL,
-    file TEXT NOT NULL, at TEXT NOT NULL,
-    PRIMARY KEY (kind, key)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS unanswered (
     id INTEGER PRIMARY KEY, text TEXT NOT NULL, normalized TEXT NOT NULL,
     status TEXT NOT NULL, chat_kind TEXT NOT NULL, at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS unanswered_normalized ON unanswered (normalized);
+CREATE TABLE IF NOT EXISTS terms (
+    kind TEXT NOT NULL, key TEXT NOT NULL, en TEXT NOT NULL DEFAULT '',
+    zh TEXT NOT NULL DEFAULT '', short_en TEXT NOT NULL DEFAULT '',
+    short_zh TEXT NOT NULL DEFAULT '', origin TEXT NOT NULL, who TEXT NOT NULL DEFAULT '',
+    at TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (kind, key)
+);
+CREATE TABLE IF NOT EXISTS synonyms (
+    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, key TEXT NOT NULL DEFAULT '',
+    phrase TEXT NOT NULL, origin TEXT NOT NULL, who TEXT NOT NULL DEFAULT '',
+    at TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS history (
+    id INTEGER PRIMARY KEY, at TEXT NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
+    what TEXT NOT NULL
+);
 """
 
 BUSY_TIMEOUT_MS = 30_000
@@ -104,6 +119,10 @@ SOURCE_FIELDS = (
     "article",
     "url",
 )
+# Where a vocabulary row came from: the package's data/, a report file that declared it, or a
+# curator who taught it. Rebuilding the shipped data replaces only `shipped` rows.
+ORIGIN_SHIPPED, ORIGIN_FILE, ORIGIN_TAUGHT = "shipped", "file", "taught"
+TERM_FIELDS = ("kind", "key", "en", "zh", "short_en", "short_zh")
 
 _FACT_COLUMNS = (
     "metric, segment, platform, period, value, qualifier, unit, note, note_zh, source, stated_pct"
@@ -145,6 +164,9 @@ class Store:
         self._sources: dict[str, Source] = {}
         self._vocab: Vocabulary | None = None
         self._pending: list[tuple] = []  # unanswered questions waiting for the write lock
+        self._vocab_version: str | None = None
+        self._data_version: int | None = None
+        self._checked_at = 0.0
 
     def last_period(self, metric: str, segment: str, platform: str | None) -> Period | None:
         row = self.conn.execute(
@@ -169,15 +191,91 @@ class Store:
 
     def ensure_shipped(self) -> bool:
         """Load the shipped data/ if this store lacks it or it changed; True if it loaded."""
+        vocab_loaded = self.ensure_shipped_vocabulary()
         digest = shipped_hash()
         if self.meta("shipped_hash") == digest:
-            return False
+            return vocab_loaded
         load_shipped(self, digest)
         return True
 
     def generation(self) -> int:
         """Bumped by every write of figures: a plan made at one generation applies only to it."""
         return int(self.meta("facts_generation") or 0)
+
+    def ensure_shipped_vocabulary(self) -> bool:
+        """(Re)load data/terms.csv and synonyms.csv into the store's `shipped` vocabulary rows.
+
+        Rows from files and curators are left as they are, and win over shipped ones.
+        """
+        folder = data_dir()
+        digest = hashlib.sha256(
+            (folder / "terms.csv").read_bytes() + b"\0" + (folder / "synonyms.csv").read_bytes()
+        ).hexdigest()
+        if self.meta("shipped_vocab_hash") == digest:
+            return False
+        import csv
+
+        with (folder / "terms.csv").open(encoding="utf-8", newline="") as fh:
+            terms = list(csv.DictReader(fh))
+        with (folder / "synonyms.csv").open(encoding="utf-8", newline="") as fh:
+            synonyms = list(csv.DictReader(fh))
+        build_vocabulary(terms, synonyms)  # refuse a broken file before touching the store
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM terms WHERE origin = ?", (ORIGIN_SHIPPED,))
+            conn.executemany(
+                "INSERT INTO terms (kind, key, en, zh, short_en, short_zh, origin) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, key) DO NOTHING",
+                [(*(r.get(f) or "" for f in TERM_FIELDS), ORIGIN_SHIPPED) for r in terms],
+            )
+            conn.execute("DELETE FROM synonyms WHERE origin = ?", (ORIGIN_SHIPPED,))
+            conn.executemany(
+                "INSERT INTO synonyms (kind, key, phrase, origin) VALUES (?, ?, ?, ?)",
+                [
+                    (r["kind"].strip(), (r["key"] or "").strip(), r["phrase"], ORIGIN_SHIPPED)
+                    for r in synonyms
+                ],
+            )
+            self.set_meta("shipped_vocab_hash", digest)
+            self.bump_vocabulary()
+        return True
+
+    def declare_terms(
+        self, terms: Sequence[tuple[str, str, str, str]], *, who: str, at: str
+    ) -> None:
+        """Store a file's new keys with their names, askable by them (in the caller's
+        transaction). The package's own names for a key stay as they are."""
+        conn = self.conn
+        vocab = self.vocabulary
+        for kind, key, en, zh in terms:
+            shipped = conn.execute(
+                "SELECT 1 FROM terms WHERE kind = ? AND key = ? AND origin = ?",
+                (kind, key, ORIGIN_SHIPPED),
+            ).fetchone()
+            if shipped:
+                continue
+            conn.execute(
+                "INSERT INTO terms (kind, key, en, zh, origin, who, at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET "
+                "en = excluded.en, zh = excluded.zh, origin = excluded.origin, "
+                "who = excluded.who, at = excluded.at",
+                (kind, key, en, zh, ORIGIN_FILE, who, at),
+            )
+            for name in (en, zh):
+                if name and vocab.meaning(name) is None:
+                    conn.execute(
+                        "INSERT INTO synonyms (kind, key, phrase, origin, who, at) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (kind, key, name, ORIGIN_FILE, who, at),
+                    )
+        self.bump_vocabulary()
+
+    def bump_vocabulary(self) -> None:
+        """Tell every process reading this store that its words changed (inside a transaction)."""
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('vocab_version', '1') ON CONFLICT(key) "
+            "DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
+        )
+        self._vocab = None
 
     def meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -198,7 +296,7 @@ class Store:
             "max(period), count(DISTINCT period) FROM facts GROUP BY metric, segment, platform"
         )
         self._sources.clear()
-        self._vocab = None
+        self.bump_vocabulary()  # new keys are askable by name, in every running process
 
     # -- reading --------------------------------------------------------------------------
 
@@ -223,22 +321,52 @@ class Store:
 
     @property
     def vocabulary(self) -> Vocabulary:
-        """Shipped synonyms plus every key stored, so new reports' keys are askable."""
-        if self._vocab is None:
+        """Terms and synonyms from the store plus every key stored, so new keys are askable.
+
+        Rebuilt when any process changed the words: `PRAGMA data_version` tells whether another
+        connection committed, and only then is the `vocab_version` meta row read. That statement
+        costs ~10 µs and an answer reads the vocabulary several times, so it runs at most every
+        VOCAB_RECHECK_SECONDS. Writes through this connection reset the cache directly.
+        """
+        vocab = self._vocab
+        now = time.monotonic()
+        if vocab is not None and now - self._checked_at < VOCAB_RECHECK_SECONDS:
+            return vocab
+        self._checked_at = now
+        data_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if vocab is not None and data_version == self._data_version:
+            return vocab
+        self._data_version = data_version
+        version = self.meta("vocab_version")
+        if vocab is not None and version == self._vocab_version:
+            return vocab
+        vocab = self._build_vocabulary()
+        self._vocab, self._vocab_version = vocab, version
+        return vocab
+
+    def _build_vocabulary(self) -> Vocabulary:
+        conn = self.conn
+        terms = conn.execute(
+            "SELECT kind, key, en, zh, short_en, short_zh FROM terms ORDER BY kind, key"
+        ).fetchall()
+        # Curators' and files' words first: the first meaning of a phrase wins.
+        synonyms = conn.execute(
+            "SELECT kind, key, phrase FROM synonyms "
+            "ORDER BY CASE origin WHEN ? THEN 1 ELSE 0 END, id",
+            (ORIGIN_SHIPPED,),
+        ).fetchall()
+        if not terms:  # a store not built by open_store: the shipped words still apply
             vocab = load_vocabulary()
-            # Keys declared by ingested files, askable by their English and Chinese names.
-            for kind, key, en, zh in self.conn.execute("SELECT kind, key, en, zh FROM terms"):
-                vocab.labels.setdefault((kind, key), {"en": en, "zh": zh})
-                vocab.add_key(kind, key)
-                vocab.add(kind, key, en)
-                vocab.add(kind, key, zh)
-            for kind in ("metric", "segment", "platform"):
-                col = kind
-                for (key,) in self.conn.execute(f"SELECT DISTINCT {col} FROM series"):
-                    if key:
-                        vocab.add_key(kind, key)
-            self._vocab = vocab
-        return self._vocab
+        else:
+            vocab = build_vocabulary(
+                [dict(zip(TERM_FIELDS, row, strict=True)) for row in terms],
+                [{"kind": k, "key": key, "phrase": phrase} for k, key, phrase in synonyms],
+            )
+        for kind in ("metric", "segment", "platform"):
+            for (key,) in conn.execute(f"SELECT DISTINCT {kind} FROM series"):
+                if key:
+                    vocab.add_key(kind, key)
+        return vocab
 
     def series_keys(
         self,
@@ -391,6 +519,7 @@ class Store:
         sources: Sequence[dict],
         source_revisions: Sequence[dict],
         terms: Sequence[tuple[str, str, str, str]],
+        history: tuple[str, str, str] | None = None,
     ) -> None:
         """Write an ingest staged in ``staging`` (an SQLite file) in one short transaction.
 
@@ -417,11 +546,13 @@ class Store:
                         + ", ".join(f"{c} = excluded.{c}" for c in SOURCE_FIELDS[1:]),
                         [[rec[c] for c in SOURCE_FIELDS] for rec in sources],
                     )
-                    conn.executemany(
-                        "INSERT INTO terms VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
-                        "en = excluded.en, zh = excluded.zh, file = excluded.file, at = excluded.at",
-                        [(*t, file_label, at) for t in terms],
-                    )
+                    if terms:
+                        self.declare_terms(terms, who=file_label, at=at)
+                    if history:
+                        conn.execute(
+                            "INSERT INTO history (at, who, action, what) VALUES (?, ?, ?, ?)",
+                            (at, *history),
+                        )
                     conn.execute(
                         "INSERT INTO revisions SELECT i.metric, i.segment, i.platform, i.period, "
                         "i.source, f.value, f.qualifier, i.value, i.qualifier, ?, ? "
@@ -446,6 +577,8 @@ class Store:
                         (file_label, at),
                     )
                     conn.execute("INSERT OR REPLACE INTO series SELECT * FROM staged.series_new")
+                    # New series are new askable keys: every reader rebuilds its vocabulary.
+                    self.bump_vocabulary()
                     self.set_meta("facts_generation", str(generation + 1))
             finally:
                 self.conn.execute("DETACH DATABASE staged")

@@ -29,7 +29,7 @@ from .db import FACT_FIELDS, SOURCE_FIELDS, StaleStore, Store
 from .models import QUALIFIERS, Period
 from .numbers import human_number, pct_change, signed_pct
 from .readers import ROW, ReadError, read_table
-from .vocab import known_units
+from .vocab import is_cjk, known_units
 
 KEY = ["metric", "segment", "platform", "period", "source"]
 SERIES = ["metric", "segment", "platform"]
@@ -339,8 +339,13 @@ def _check_keys(store: Store, df: pd.DataFrame, checks: _Checks, allow_new: bool
         named = {k: (en, zh) for k, en, zh in names.drop_duplicates(kind).itertuples(index=False)}
         choices = sorted(known)
         refused = {}
+        vocab = store.vocabulary
         for key in unknown:
             if key in named:
+                clash = _name_clash(vocab, kind, key, *named[key])
+                if clash:
+                    refused[key] = clash
+                    continue
                 new.append(NewKey(kind, key, *named[key]))
             elif allow_new:
                 new.append(NewKey(kind, key))
@@ -349,6 +354,17 @@ def _check_keys(store: Store, df: pd.DataFrame, checks: _Checks, allow_new: bool
         if refused:
             checks.flag(col.isin(refused), lambda r, k=kind, why=refused: why[r[k]])
     return new
+
+
+def _name_clash(vocab, kind: str, key: str, en: str, zh: str) -> str | None:
+    """Why a declared name cannot be used: it means another key already, or is not Chinese."""
+    for name in (en, zh):
+        meaning = vocab.meaning(name)
+        if meaning is not None and (meaning.kind, meaning.key) != (kind, key):
+            return f"{kind} name {name!r} already means {meaning.kind} {meaning.key}"
+    if not any(is_cjk(c) for c in zh):
+        return f"{kind}_zh {zh!r} has no Chinese characters"
+    return None
 
 
 def _unknown_key_reason(kind: str, key: str, choices: list[str]) -> str:
@@ -650,8 +666,11 @@ def plan_ingest(
         raise IngestError(f"{path.name}: {e}", e.errors) from None
 
 
-def apply_ingest(store: Store, plan: IngestPlan) -> IngestPlan:
-    """Write a checked plan in one short transaction: all of it or nothing."""
+def apply_ingest(store: Store, plan: IngestPlan, *, who: str = "") -> IngestPlan:
+    """Write a checked plan in one short transaction: all of it or nothing.
+
+    ``who`` (a curator, or the shell user) is recorded in the history in the same transaction.
+    """
     if plan.errors:
         raise IngestError(
             f"{plan.file}: {len(plan.errors):,} problem{'s' if len(plan.errors) != 1 else ''}; "
@@ -670,6 +689,7 @@ def apply_ingest(store: Store, plan: IngestPlan) -> IngestPlan:
             sources=plan._sources,
             source_revisions=revisions,
             terms=terms,
+            history=(who, "import", plan.summary()) if who else None,
         )
     except StaleStore:
         raise IngestError(
@@ -684,13 +704,18 @@ def apply_ingest(store: Store, plan: IngestPlan) -> IngestPlan:
 
 
 def ingest_file(
-    store: Store, path: Path | str, *, new_keys: bool = False, replace_source: bool = False
+    store: Store,
+    path: Path | str,
+    *,
+    new_keys: bool = False,
+    replace_source: bool = False,
+    who: str = "",
 ) -> IngestPlan:
     """Ingest a CSV or XLSX file of figures: all rows or none."""
     for attempt in range(2):
         plan = plan_ingest(store, path, new_keys=new_keys, replace_source=replace_source)
         try:
-            return apply_ingest(store, plan)
+            return apply_ingest(store, plan, who=who)
         except IngestError as e:
             if attempt or "store changed" not in str(e):
                 raise

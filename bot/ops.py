@@ -217,6 +217,7 @@ def _int_settings() -> list[tuple[str, bool]]:
     results = []
     for name, parse, default in (
         ("MARKETBOT_ALLOWED_CHATS", _parse_ids, ""),
+        ("MARKETBOT_CURATORS", _parse_ids, ""),
         ("MARKETBOT_USER_LIMIT", int, "20"),
         ("MARKETBOT_FOLLOWUP_TTL", int, "1800"),
     ):

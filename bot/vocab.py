@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -76,6 +77,13 @@ class Vocabulary:
                 self.known_words.add(word)
                 self.fuzzy_choices.append(word)
 
+    def meaning(self, phrase: str) -> Term | None:
+        """What a phrase means now, matched in the same form `add` stores it in."""
+        phrase = normalize(phrase).replace("-", " ")
+        if any(is_cjk(c) for c in phrase):
+            return self.cjk.get(phrase)
+        return self.words.get(tuple(tokenize_latin(phrase)))
+
     def add_key(self, kind: str, key: str) -> None:
         """Make a stored key askable by its own name (``used_car`` as "used car")."""
         self.add(kind, key, key.replace("_", " "))
@@ -108,8 +116,18 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 def load_vocabulary(folder: Path | None = None) -> Vocabulary:
     """Build the vocabulary from terms.csv and synonyms.csv in ``folder`` (default: shipped)."""
     folder = folder or data_dir()
+    return build_vocabulary(_read_csv(folder / "terms.csv"), _read_csv(folder / "synonyms.csv"))
+
+
+def build_vocabulary(
+    terms: Iterable[Mapping[str, str]], synonyms: Iterable[Mapping[str, str]]
+) -> Vocabulary:
+    """Build the vocabulary from terms rows and synonyms rows (CSV files or store tables).
+
+    Earlier synonyms win over later ones for the same phrase.
+    """
     vocab = Vocabulary()
-    for row in _read_csv(folder / "terms.csv"):
+    for row in terms:
         vocab.labels[(row["kind"], row["key"])] = {
             "en": row["en"],
             "zh": row["zh"],
@@ -118,11 +136,11 @@ def load_vocabulary(folder: Path | None = None) -> Vocabulary:
         }
         if row["kind"] in ("metric", "segment", "platform", "topic"):
             vocab.add_key(row["kind"], row["key"])
-    for row in _read_csv(folder / "synonyms.csv"):
+    for row in synonyms:
         kind = row["kind"].strip()
         if kind not in KINDS:
-            raise ValueError(f"synonyms.csv: unknown kind {kind!r} for phrase {row['phrase']!r}")
-        vocab.add(kind, row["key"].strip(), row["phrase"])
+            raise ValueError(f"synonyms: unknown kind {kind!r} for phrase {row['phrase']!r}")
+        vocab.add(kind, (row["key"] or "").strip(), row["phrase"])
     return vocab
 
 

@@ -903,6 +903,7 @@ class FakeBotApi:
         self.dropped_updates: list[dict[str, Any]] = []
         self.update_pushed_at: dict[int, float] = {}
         self.update_delivered_at: dict[int, float] = {}
+        self.downloads: list[str] = []  # file_path of every file served under /file/bot<token>/
         self._completed: list[RecordedRequest] = []
         self._records_signal = _Signal()
 
@@ -1417,6 +1418,39 @@ class FakeBotApi:
                 msg["caption_entities"] = found
         return {"message": msg}
 
+    def make_document_message(
+        self,
+        data: bytes,
+        file_name: str,
+        *,
+        mime_type: str = "text/csv",
+        caption: str | None = None,
+        file_size: int | None = None,
+        user: Mapping[str, Any] | None = None,
+        user_id: int = DEFAULT_USER_ID,
+        chat_id: int | None = None,
+    ) -> dict[str, Any]:
+        """An update with a document the bot can fetch with getFile and download.
+
+        ``file_size`` overrides the size the message announces (a "40 MB" file without 40 MB
+        of bytes); every download is listed in :attr:`downloads`.
+        """
+        sender = dict(user) if user else self.user(user_id)
+        chat = self.chat(chat_id) if chat_id is not None else self._private_chat_for(sender)
+        msg = self._base_message(chat, sender, message_id=None, date=None)
+        suffix = Path(file_name).suffix
+        info = self._store_upload(data, "documents", suffix)
+        msg["document"] = {
+            "file_id": info["file_id"],
+            "file_unique_id": info["file_unique_id"],
+            "file_name": file_name,
+            "mime_type": mime_type,
+            "file_size": len(data) if file_size is None else file_size,
+        }
+        if caption:
+            msg["caption"] = caption
+        return {"message": msg}
+
     def make_callback_query(
         self,
         data: str,
@@ -1694,6 +1728,7 @@ class FakeBotApi:
             return web.json_response(
                 {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
             )
+        self.downloads.append(path)
         return web.Response(body=self._files[file_id][1], content_type="application/octet-stream")
 
     async def _handle_api(self, request: web.Request) -> web.Response:

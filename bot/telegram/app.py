@@ -25,6 +25,7 @@ from ..chart_draw import render_chart_async, shutdown_renderer
 from ..config import Settings
 from ..db import Store
 from . import chats
+from .curate import add_curator_handlers
 from .delivery import start_outbox
 from .handlers import (
     BotState,
@@ -131,6 +132,7 @@ def build_application(settings: Settings, store: Store) -> Application:
     application.add_handler(InlineQueryHandler(inline_query))
     application.add_handler(ChatMemberHandler(bot_added, ChatMemberHandler.MY_CHAT_MEMBER))
     add_subscription_handlers(application)
+    add_curator_handlers(application)
     application.add_error_handler(on_error)
     return application
 

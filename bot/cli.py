@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from . import __version__
 from .config import db_option
+
+if TYPE_CHECKING:
+    from .telegram.failures import Failure
 
 
 def _open(db_path: Path | None):
@@ -177,6 +182,7 @@ def run(webhook_url: str | None, listen: str, port: int, db_path: Path | None) -
         sys.exit(2)
     from .ops import configure_logging
     from .telegram.app import run as run_bot
+    from .telegram.failures import BotApiFailure
 
     try:
         configure_logging(settings.log_level, token=settings.token)
@@ -184,7 +190,18 @@ def run(webhook_url: str | None, listen: str, port: int, db_path: Path | None) -
         click.echo(f"error: MARKETBOT_LOG_LEVEL: {e}", err=True)
         sys.exit(2)
     store = _open(settings.db_path)
-    run_bot(settings, store, webhook_url=webhook_url, listen=listen, port=port)
+    try:
+        run_bot(settings, store, webhook_url=webhook_url, listen=listen, port=port)
+    except BotApiFailure as e:
+        _fail(e.failure, settings.token)
+
+
+def _fail(failure: Failure, token: str | None) -> NoReturn:
+    """Print a Bot API failure as one line, the token redacted, and exit with its status."""
+    from .ops import RedactToken
+
+    click.echo(f"error: {RedactToken(token).redact(failure.message)}", err=True)
+    sys.exit(failure.exit_code)
 
 
 def _announce(store, periods: list[str]) -> None:
@@ -193,8 +210,11 @@ def _announce(store, periods: list[str]) -> None:
     except ImportError:  # pushes arrive with the subscriptions feature
         click.echo("note: pushes are not available in this build", err=True)
         return
+    from .config import Settings
+
+    allowed = Settings.from_env().allowed_chats  # no push for a chat that may not ask
     for period in periods:
-        push_id, chats = queue_push(store, period=period)
+        push_id, chats = queue_push(store, period=period, allowed=allowed)
         click.echo(f"queued push {push_id} for {period} to {chats} chat(s)")
 
 
@@ -232,7 +252,9 @@ def push(
             )
     else:
         try:
-            push_id, chats = pushes.queue_push(store, period=period, topic=topic)
+            push_id, chats = pushes.queue_push(
+                store, period=period, topic=topic, allowed=settings.allowed_chats
+            )
         except ValueError as e:
             raise click.ClickException(str(e)) from None
         click.echo(f"queued push {push_id} to {chats} chat(s)")
@@ -241,9 +263,20 @@ def push(
         if not settings.token:
             click.echo("error: TELEGRAM_BOT_TOKEN is not set", err=True)
             sys.exit(2)
+        from .ops import configure_logging
         from .telegram.delivery import cli_drain
+        from .telegram.failures import explain
 
-        stats = cli_drain(store, settings, click.progressbar)
+        try:  # the token is redacted from every log line, and no traceback below DEBUG
+            configure_logging(settings.log_level, token=settings.token)
+        except ValueError as e:
+            click.echo(f"error: MARKETBOT_LOG_LEVEL: {e}", err=True)
+            sys.exit(2)
+        try:
+            stats = cli_drain(store, settings, click.progressbar)
+        except Exception as e:
+            logging.getLogger("marketbot").debug("push --drain failed", exc_info=e)
+            _fail(explain(e, settings.api_base_url), settings.token)
         click.echo(
             f"sent {stats.sent}, failed {stats.failed}, retried {stats.retried}, "
             f"rate-limited {stats.rate_limited}, migrated {stats.migrated}"

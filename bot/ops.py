@@ -81,6 +81,27 @@ class RedactToken(logging.Filter):
         return True
 
 
+class OneLine(logging.Filter):
+    """Below DEBUG, a record's traceback becomes one ``(Type: message)`` at the end of its line.
+
+    Also drops python-telegram-bot's own report of a failed start-up ("Network Retry Loop
+    (Bootstrap …)"): `run` says what went wrong in one line of its own. At DEBUG everything
+    passes, tracebacks included (redacted by `RedactToken`, which must come after this).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("telegram") and record.getMessage().startswith(
+            "Network Retry Loop (Bootstrap"
+        ):
+            return False
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            summary = f"{type(error).__name__}: {error}"[:200]
+            record.msg, record.args = f"{record.getMessage()} ({summary})", None
+        record.exc_info = record.exc_text = record.stack_info = None
+        return True
+
+
 class _MarketbotHandler(logging.StreamHandler):
     """The handler configure_logging installs (recognised so a second call replaces it)."""
 
@@ -105,6 +126,8 @@ def configure_logging(level: str, token: str | None = None) -> logging.Handler:
         old.close()
     handler = _MarketbotHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    if levels[name] > logging.DEBUG:
+        handler.addFilter(OneLine())  # before redaction: its summary may hold the token
     if token:
         handler.addFilter(RedactToken(token))
     root.addHandler(handler)

@@ -13,6 +13,7 @@ from . import __version__
 from .config import db_option
 
 if TYPE_CHECKING:
+    from .config import Settings
     from .telegram.failures import Failure
 
 
@@ -174,9 +175,8 @@ def run(webhook_url: str | None, listen: str, port: int, db_path: Path | None) -
 
         TELEGRAM_BOT_TOKEN=123:abc marketbot run
     """
-    from .config import Settings
 
-    settings = Settings.from_env(db_path)
+    settings = _settings(db_path)
     if not settings.token:
         click.echo("error: TELEGRAM_BOT_TOKEN is not set (get a token from @BotFather)", err=True)
         sys.exit(2)
@@ -196,6 +196,17 @@ def run(webhook_url: str | None, listen: str, port: int, db_path: Path | None) -
         _fail(e.failure, settings.token)
 
 
+def _settings(db_path: Path | None) -> Settings:
+    """The environment's settings, or exit 2 with the variable that does not parse."""
+    from .config import Settings
+
+    try:
+        return Settings.from_env(db_path)
+    except ValueError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+
+
 def _fail(failure: Failure, token: str | None) -> NoReturn:
     """Print a Bot API failure as one line, the token redacted, and exit with its status."""
     from .ops import RedactToken
@@ -210,9 +221,8 @@ def _announce(store, periods: list[str]) -> None:
     except ImportError:  # pushes arrive with the subscriptions feature
         click.echo("note: pushes are not available in this build", err=True)
         return
-    from .config import Settings
 
-    allowed = Settings.from_env().allowed_chats  # no push for a chat that may not ask
+    allowed = _settings(None).allowed_chats  # no push for a chat that may not ask
     for period in periods:
         push_id, chats = queue_push(store, period=period, allowed=allowed)
         click.echo(f"queued push {push_id} for {period} to {chats} chat(s)")
@@ -240,9 +250,8 @@ def push(
         TELEGRAM_BOT_TOKEN=123:abc marketbot push --drain
     """
     from . import subscriptions as pushes
-    from .config import Settings
 
-    settings = Settings.from_env(db_path)
+    settings = _settings(db_path)
     store = _open(settings.db_path)
     pushes.ensure_schema(store)
     if show_status or drain:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -180,15 +181,19 @@ def run(webhook_url: str | None, listen: str, port: int, db_path: Path | None) -
     if not settings.token:
         click.echo("error: TELEGRAM_BOT_TOKEN is not set (get a token from @BotFather)", err=True)
         sys.exit(2)
-    from .ops import configure_logging
+    from .ops import RedactToken, configure_logging
     from .telegram.app import run as run_bot
     from .telegram.failures import BotApiFailure
 
+    if webhook_url and not settings.webhook_secret:  # made here so the logs can redact it
+        settings = settings._replace(webhook_secret=secrets.token_urlsafe(32))
     try:
-        configure_logging(settings.log_level, token=settings.token)
+        handler = configure_logging(settings.log_level, token=settings.token)
     except ValueError as e:
         click.echo(f"error: MARKETBOT_LOG_LEVEL: {e}", err=True)
         sys.exit(2)
+    if settings.webhook_secret:  # PTB logs setWebhook's parameters at DEBUG
+        handler.addFilter(RedactToken(settings.webhook_secret))
     store = _open(settings.db_path)
     try:
         run_bot(settings, store, webhook_url=webhook_url, listen=listen, port=port)

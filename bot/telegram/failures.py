@@ -75,6 +75,12 @@ def explain(error: BaseException, base_url: str, *, webhook: bool = False) -> Fa
             f"Telegram asks to wait before trying again (flood control): {_short(error)}",
             TRANSIENT,
         )
+    if isinstance(error, BadRequest):  # before NetworkError: PTB derives it from that
+        if webhook:
+            return Failure(
+                f"Telegram refused the webhook: {_short(error)} (check --webhook-url)", CONFIG
+            )
+        return Failure(f"the Bot API at {base_url} refused a request: {_short(error)}", CONFIG)
     if isinstance(error, TimedOut):
         return Failure(
             f"timed out talking to the Bot API at {base_url} (check the network)", TRANSIENT
@@ -94,12 +100,6 @@ def explain(error: BaseException, base_url: str, *, webhook: bool = False) -> Fa
             f"another process uses this bot token: {_short(error)} (run exactly one bot per token)",
             TRANSIENT,
         )
-    if isinstance(error, BadRequest):
-        if webhook:
-            return Failure(
-                f"Telegram refused the webhook: {_short(error)} (check --webhook-url)", CONFIG
-            )
-        return Failure(f"the Bot API at {base_url} refused a request: {_short(error)}", CONFIG)
     if isinstance(error, TelegramError):
         return Failure(f"the Bot API at {base_url} failed: {_short(error)}", TRANSIENT)
     if isinstance(error, OSError) and webhook:  # the listener: port in use, not permitted

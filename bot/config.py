@@ -37,16 +37,15 @@ def _parse_ids(raw: str) -> frozenset[int]:
     return frozenset(ids)
 
 
-def _env_int(name: str, default: str) -> int:
-    raw = os.environ.get(name) or default
+def _int_setting(name: str, raw: str | None, default: str) -> int:
     try:
-        return int(raw)
+        return int(raw or default)
     except ValueError:
         raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
 
 
-def _env_ids(name: str) -> frozenset[int] | None:
-    raw = os.environ.get(name, "").strip()
+def _ids_setting(name: str, raw: str | None) -> frozenset[int] | None:
+    raw = (raw or "").strip()
     try:
         return _parse_ids(raw) if raw else None
     except ValueError:
@@ -72,11 +71,17 @@ class Settings(NamedTuple):
             token=os.environ.get("TELEGRAM_BOT_TOKEN") or None,
             api_base_url=os.environ.get("TELEGRAM_API_BASE_URL") or DEFAULT_API_BASE_URL,
             db_path=db_path or default_db_path(),
-            allowed_chats=_env_ids("MARKETBOT_ALLOWED_CHATS"),
+            allowed_chats=_ids_setting(
+                "MARKETBOT_ALLOWED_CHATS", os.environ.get("MARKETBOT_ALLOWED_CHATS")
+            ),
             log_level=(os.environ.get("MARKETBOT_LOG_LEVEL") or "INFO").upper(),
             webhook_secret=os.environ.get("MARKETBOT_WEBHOOK_SECRET") or None,
-            user_limit_per_minute=_env_int("MARKETBOT_USER_LIMIT", "20"),
-            followup_ttl_seconds=_env_int("MARKETBOT_FOLLOWUP_TTL", "1800"),
+            user_limit_per_minute=_int_setting(
+                "MARKETBOT_USER_LIMIT", os.environ.get("MARKETBOT_USER_LIMIT"), "20"
+            ),
+            followup_ttl_seconds=_int_setting(
+                "MARKETBOT_FOLLOWUP_TTL", os.environ.get("MARKETBOT_FOLLOWUP_TTL"), "1800"
+            ),
         )
 
     @property

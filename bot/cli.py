@@ -4,18 +4,24 @@ teach, terms, history."""
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import re
+import secrets
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import __version__
 from .cli_text import period_runs, plural
 from .config import db_option
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .telegram.failures import Failure
 
 # How long a command waits for another process (the bot, an ingest) to release the store
 # before it says "locked": writes take milliseconds, so a longer wait means something is stuck.
@@ -26,6 +32,19 @@ class UsageFailure(click.ClickException):
     """A one-line error with exit status 2 (bad usage), without click's usage banner."""
 
     exit_code = 2
+
+
+class BotApiError(click.ClickException):
+    """A failure talking to the Bot API, as one line with the token redacted.
+
+    Exit 2 when a setting must be fixed (token, URL), 1 when a retry may work (network).
+    """
+
+    def __init__(self, failure: Failure, token: str | None) -> None:
+        from .ops import RedactToken
+
+        super().__init__(RedactToken(token).redact(failure.message))
+        self.exit_code = failure.exit_code
 
 
 def describe_failure(e: BaseException, store_path: Path | None) -> str:
@@ -330,20 +349,36 @@ def run(webhook_url: str | None, listen: str, port: int, db_path: Path | None) -
 
         TELEGRAM_BOT_TOKEN=123:abc marketbot run
     """
-    from .config import Settings
-
-    settings = Settings.from_env(db_path)
+    settings = _settings(db_path)
     if not settings.token:
         raise UsageFailure("TELEGRAM_BOT_TOKEN is not set (get a token from @BotFather)")
-    from .ops import configure_logging
+    from .ops import RedactToken, configure_logging
     from .telegram.app import run as run_bot
+    from .telegram.failures import BotApiFailure
 
+    if webhook_url and not settings.webhook_secret:  # made here so the logs can redact it
+        settings = settings._replace(webhook_secret=secrets.token_urlsafe(32))
     try:
-        configure_logging(settings.log_level, token=settings.token)
+        handler = configure_logging(settings.log_level, token=settings.token)
     except ValueError as e:
         raise UsageFailure(f"MARKETBOT_LOG_LEVEL: {e}") from None
+    if settings.webhook_secret:  # PTB logs setWebhook's parameters at DEBUG
+        handler.addFilter(RedactToken(settings.webhook_secret))
     store = _open(settings.db_path)
-    run_bot(settings, store, webhook_url=webhook_url, listen=listen, port=port)
+    try:
+        run_bot(settings, store, webhook_url=webhook_url, listen=listen, port=port)
+    except BotApiFailure as e:
+        raise BotApiError(e.failure, settings.token) from None
+
+
+def _settings(db_path: Path | None) -> Settings:
+    """The environment's settings; exit 2 naming the variable that does not parse."""
+    from .config import Settings
+
+    try:
+        return Settings.from_env(db_path)
+    except ValueError as e:
+        raise UsageFailure(str(e)) from None
 
 
 def _announce(store, periods: list[str]) -> None:
@@ -352,8 +387,9 @@ def _announce(store, periods: list[str]) -> None:
     except ImportError:  # pushes arrive with the subscriptions feature
         click.echo("note: pushes are not available in this build", err=True)
         return
+    allowed = _settings(None).allowed_chats  # no push for a chat that may not ask
     for period in periods:
-        push_id, chats = queue_push(store, period=period)
+        push_id, chats = queue_push(store, period=period, allowed=allowed)
         click.echo(f"queued push {push_id} for {period} to {plural(chats, 'chat')}")
         if not chats:
             _warn_nobody_subscribed(push_id, None)
@@ -390,9 +426,8 @@ def push(
         TELEGRAM_BOT_TOKEN=123:abc marketbot push --drain
     """
     from . import subscriptions as pushes
-    from .config import Settings
 
-    settings = Settings.from_env(db_path)
+    settings = _settings(db_path)
     store = _open(settings.db_path)
     pushes.ensure_schema(store)
     if show_status or drain:
@@ -402,7 +437,9 @@ def push(
             )
     else:
         try:
-            push_id, chats = pushes.queue_push(store, period=period, topic=topic)
+            push_id, chats = pushes.queue_push(
+                store, period=period, topic=topic, allowed=settings.allowed_chats
+            )
         except ValueError as e:
             raise click.ClickException(str(e)) from None
         click.echo(f"queued push {push_id} to {plural(chats, 'chat')}")
@@ -412,9 +449,19 @@ def push(
     if drain:
         if not settings.token:
             raise UsageFailure("TELEGRAM_BOT_TOKEN is not set (--drain delivers through the bot)")
+        from .ops import configure_logging
         from .telegram.delivery import cli_drain
+        from .telegram.failures import explain
 
-        stats = cli_drain(store, settings, click.progressbar)
+        try:  # the token is redacted from every log line, and no traceback below DEBUG
+            configure_logging(settings.log_level, token=settings.token)
+        except ValueError as e:
+            raise UsageFailure(f"MARKETBOT_LOG_LEVEL: {e}") from None
+        try:
+            stats = cli_drain(store, settings, click.progressbar)
+        except Exception as e:
+            logging.getLogger("marketbot").debug("push --drain failed", exc_info=e)
+            raise BotApiError(explain(e, settings.api_base_url), settings.token) from None
         click.echo(
             f"sent {stats.sent}, failed {stats.failed}, retried {stats.retried}, "
             f"rate-limited {stats.rate_limited}, migrated {stats.migrated}"

@@ -71,6 +71,21 @@ def _parse_ids(raw: str) -> frozenset[int]:
     return frozenset(ids)
 
 
+def _int_setting(name: str, raw: str | None, default: str) -> int:
+    try:
+        return int(raw or default)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def _ids_setting(name: str, raw: str | None) -> frozenset[int] | None:
+    raw = (raw or "").strip()
+    try:
+        return _parse_ids(raw) if raw else None
+    except ValueError:
+        raise ValueError(f"{name} must be chat ids separated by commas, not {raw!r}") from None
+
+
 class Settings(NamedTuple):
     """Everything the running bot reads from its environment."""
 
@@ -88,17 +103,24 @@ class Settings(NamedTuple):
 
     @classmethod
     def from_env(cls, db_path: Path | None = None) -> Settings:
-        allowed = os.environ.get("MARKETBOT_ALLOWED_CHATS", "").strip()
+        """Read the environment; ValueError names the variable that does not parse."""
         return cls(
             token=os.environ.get("TELEGRAM_BOT_TOKEN") or None,
             api_base_url=os.environ.get("TELEGRAM_API_BASE_URL") or DEFAULT_API_BASE_URL,
             db_path=db_path or default_db_path(),
-            allowed_chats=_parse_ids(allowed) if allowed else None,
+            allowed_chats=_ids_setting(
+                "MARKETBOT_ALLOWED_CHATS", os.environ.get("MARKETBOT_ALLOWED_CHATS")
+            ),
             log_level=(os.environ.get("MARKETBOT_LOG_LEVEL") or "INFO").upper(),
             webhook_secret=os.environ.get("MARKETBOT_WEBHOOK_SECRET") or None,
-            user_limit_per_minute=int(os.environ.get("MARKETBOT_USER_LIMIT") or "20"),
-            followup_ttl_seconds=int(os.environ.get("MARKETBOT_FOLLOWUP_TTL") or "1800"),
-            curators=_parse_ids(os.environ.get("MARKETBOT_CURATORS", "")),
+            user_limit_per_minute=_int_setting(
+                "MARKETBOT_USER_LIMIT", os.environ.get("MARKETBOT_USER_LIMIT"), "20"
+            ),
+            followup_ttl_seconds=_int_setting(
+                "MARKETBOT_FOLLOWUP_TTL", os.environ.get("MARKETBOT_FOLLOWUP_TTL"), "1800"
+            ),
+            curators=_ids_setting("MARKETBOT_CURATORS", os.environ.get("MARKETBOT_CURATORS"))
+            or frozenset(),
             api_file_url=os.environ.get("TELEGRAM_API_FILE_URL") or None,
         )
 

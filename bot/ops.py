@@ -89,18 +89,24 @@ def is_network_error(exc: BaseException | None) -> bool:
     )
 
 
-class BriefNetworkErrors(logging.Filter):
-    """Log a network error as one line (``message (NetworkError: why)``), not a traceback.
+class OneLine(logging.Filter):
+    """Below DEBUG, a record's traceback becomes one ``(Type: message)`` at the end of its line.
 
-    A lost network is an operating condition, not a bug: its traceback says nothing more.
-    Installed unless the level is DEBUG, which keeps every traceback.
+    Also drops python-telegram-bot's own report of a failed start-up ("Network Retry Loop
+    (Bootstrap …)"): `run` says what went wrong in one line of its own. At DEBUG everything
+    passes, tracebacks included (redacted by `RedactToken`, which must come after this).
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if is_network_error(exc):
-            record.msg = f"{record.getMessage()} ({type(exc).__name__}: {exc})"
-            record.args, record.exc_info, record.exc_text = None, None, None
+        if record.name.startswith("telegram") and record.getMessage().startswith(
+            "Network Retry Loop (Bootstrap"
+        ):
+            return False
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            summary = f"{type(error).__name__}: {error}"[:200]
+            record.msg, record.args = f"{record.getMessage()} ({summary})", None
+        record.exc_info = record.exc_text = record.stack_info = None
         return True
 
 
@@ -129,7 +135,7 @@ def configure_logging(level: str, token: str | None = None) -> logging.Handler:
     handler = _MarketbotHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     if levels[name] > logging.DEBUG:
-        handler.addFilter(BriefNetworkErrors())  # before RedactToken, which formats tracebacks
+        handler.addFilter(OneLine())  # before redaction: its summary may hold the token
     if token:
         handler.addFilter(RedactToken(token))
     root.addHandler(handler)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Collection
 from typing import Any, NamedTuple
 
 from .db import Store, now_iso
@@ -185,11 +186,17 @@ def _as_period(store: Store, period: str | Period | None) -> Period:
 
 
 def queue_push(
-    store: Store, period: str | Period | None = None, topic: str | None = None
+    store: Store,
+    period: str | Period | None = None,
+    topic: str | None = None,
+    *,
+    allowed: Collection[int] | None = None,
 ) -> tuple[int, int]:
     """Queue a summary of ``period`` (default: newest) for every subscribed chat.
 
     ``topic`` limits the push to one segment (a key or a synonym such as "后市场").
+    ``allowed`` (None: every chat) keeps chats not in it out of the queue, such as a chat
+    subscribed before it was taken off the bot's list.
     Returns (push id, number of chats queued). Raises ValueError for an unknown period/topic.
     """
     ensure_schema(store)
@@ -223,7 +230,11 @@ def queue_push(
         )
         push_id = int(cur.lastrowid or 0)
         outbox_rows = []
+        skipped = 0
         for chat_id, entry in by_chat.items():
+            if allowed is not None and chat_id not in allowed:
+                skipped += 1
+                continue
             content = _content_topics(entry["topics"], push_topic, in_period)
             if content:
                 outbox_rows.append(
@@ -237,6 +248,8 @@ def queue_push(
         if not outbox_rows:
             conn.execute("UPDATE pushes SET status = 'done' WHERE id = ?", (push_id,))
     log.info("queued push %s for %s (%s) to %d chat(s)", push_id, per, push_topic, len(outbox_rows))
+    if skipped:
+        log.info("push %s: %d subscribed chat(s) not allowed, not queued", push_id, skipped)
     return push_id, len(outbox_rows)
 
 
@@ -312,7 +325,9 @@ def first_weekday_after_quarter(day: dt.date) -> bool:
     return all((day - dt.timedelta(days=d)).weekday() >= 5 for d in range(1, day.day))
 
 
-def scheduled_push(store: Store, today: dt.date) -> tuple[int, int] | None:
+def scheduled_push(
+    store: Store, today: dt.date, *, allowed: Collection[int] | None = None
+) -> tuple[int, int] | None:
     """Queue the newest period's summary on schedule day, if newer than the last push."""
     if not first_weekday_after_quarter(today):
         return None
@@ -320,4 +335,4 @@ def scheduled_push(store: Store, today: dt.date) -> tuple[int, int] | None:
     last = last_push_period(store)
     if newest is None or (last is not None and newest <= last):
         return None
-    return queue_push(store, newest)
+    return queue_push(store, newest, allowed=allowed)

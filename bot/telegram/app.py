@@ -25,8 +25,10 @@ from ..chart_draw import render_chart_async, shutdown_renderer
 from ..config import Settings
 from ..db import Store
 from . import chats
+from .access import Gate, add_gate
 from .curate import add_curator_handlers
 from .delivery import start_outbox
+from .failures import BotApiFailure, explain
 from .handlers import (
     BotState,
     ask_command,
@@ -109,6 +111,8 @@ def build_application(settings: Settings, store: Store) -> Application:
         .build()
     )
     application.bot_data["state"] = BotState(store, settings)
+    # One gate ahead of every handler decides who may use the bot, through any door.
+    add_gate(application, Gate(settings.allowed_chats, settings.user_limit_per_minute))
     private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
     groups = filters.ChatType.GROUPS & filters.UpdateType.MESSAGE
     application.add_handler(CommandHandler("start", start, filters=filters.UpdateType.MESSAGE))
@@ -150,16 +154,26 @@ def run(
     listen: str = "127.0.0.1",
     port: int = 8443,
 ) -> None:
-    """Run until SIGINT/SIGTERM: long polling, or a webhook that checks the secret token."""
+    """Run until SIGINT/SIGTERM: long polling, or a webhook that checks the secret token.
+
+    Raises BotApiFailure (one printable line, no token) when the bot cannot start or stops
+    on an error: a rejected token, a wrong API URL, no network, a refused webhook.
+    """
     application = build_application(settings, store)
     if settings.allowed_chats is None:
         log.warning("MARKETBOT_ALLOWED_CHATS is not set: answering everyone")
     else:
         log.info("answering %d allowed chat(s)/user(s) only", len(settings.allowed_chats))
-    if webhook_url:
-        application.run_webhook(**webhook_options(settings, webhook_url, listen, port))
-    else:
-        application.run_polling(allowed_updates=Update.ALL_TYPES)
+
+    try:
+        if webhook_url:
+            application.run_webhook(**webhook_options(settings, webhook_url, listen, port))
+        else:
+            application.run_polling(allowed_updates=Update.ALL_TYPES)
+    except Exception as e:
+        log.debug("the bot stopped on an error", exc_info=e)  # DEBUG only, and redacted
+        failure = explain(e, settings.api_base_url, webhook=bool(webhook_url))
+        raise BotApiFailure(failure) from None
 
 
 def webhook_options(settings: Settings, webhook_url: str, listen: str, port: int) -> dict:

@@ -17,7 +17,7 @@ import random
 import time
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ from ..outbox import OutboxQueue, OutboxRow
 from ..subscriptions import deactivate_chat, parse_schedule, pending_count, scheduled_push
 from ..summary import Summary, build_summary
 from . import chats
+from .access import chat_allowed
 
 if TYPE_CHECKING:
     from telegram import Bot
@@ -99,6 +100,7 @@ class Outbox:
         push_per_second: float = 26.0,
         overall_per_second: float = 29.0,
         interactive: InteractiveMeter | None = None,
+        allowed: Collection[int] | None = None,  # MARKETBOT_ALLOWED_CHATS; None: everyone
     ) -> None:
         chats.ensure_schema(store)  # a migrated chat moves its follow-up state too
         self.queue = OutboxQueue(store)
@@ -112,6 +114,7 @@ class Outbox:
         self.push_per_second = push_per_second
         self.overall_per_second = overall_per_second
         self.interactive = interactive
+        self.allowed = allowed
         self._next_slot = 0.0
         self.stats = DrainStats()
         self.summaries: dict[tuple[str, str, str], Summary] = {}
@@ -171,6 +174,8 @@ class Outbox:
 
     async def deliver(self, row: OutboxRow) -> str:
         """Send one claimed row and record the outcome: sent, retry, failed or migrated."""
+        if not chat_allowed(self.allowed, row.chat_id):  # taken off the list since queued
+            return self._fail(row, "not allowed")
         try:
             await self.send(row)
         except asyncio.CancelledError:
@@ -350,6 +355,7 @@ def start_outbox(application: Application, **options: Any) -> Outbox:
     """Start delivering pushes from the running bot (call from post_init or after start)."""
     store: Store = application.bot_data["state"].store
     options.setdefault("interactive", application.bot_data.get(METER_KEY))
+    options.setdefault("allowed", application.bot_data["state"].settings.allowed_chats)
     outbox = Outbox(store, application.bot, **options)
     application.bot_data[OUTBOX_KEY] = outbox
     job_queue = application.job_queue
@@ -371,7 +377,8 @@ async def _scheduled_push(context: ContextTypes.DEFAULT_TYPE) -> None:
     """The daily check of MARKETBOT_PUSH_SCHEDULE."""
     store: Store = context.application.bot_data["state"].store
     zone = parse_schedule(os.environ.get("MARKETBOT_PUSH_SCHEDULE", "00:00")).tzinfo
-    queued = scheduled_push(store, dt.datetime.now(zone).date())
+    allowed = context.application.bot_data["state"].settings.allowed_chats
+    queued = scheduled_push(store, dt.datetime.now(zone).date(), allowed=allowed)
     if queued:
         log.info("scheduled push %s queued for %d chat(s)", *queued)
         outbox = context.application.bot_data.get(OUTBOX_KEY)
@@ -390,6 +397,7 @@ async def drain_with_bot(
     concurrency: int = 20,
     max_attempts: int = 5,
     backoff_seconds: float = 2.0,
+    allowed: Collection[int] | None = None,
 ) -> DrainStats:
     """Deliver the whole outbox with ``bot`` (no running Application) and return counts."""
     outbox = Outbox(
@@ -398,6 +406,7 @@ async def drain_with_bot(
         concurrency=concurrency,
         max_attempts=max_attempts,
         backoff_seconds=backoff_seconds,
+        allowed=allowed,
     )
     outbox.on_done = on_done
     async with bot:
@@ -427,4 +436,8 @@ def cli_drain(store: Store, settings: Settings, progressbar: Callable[..., Any])
             if outcome in ("sent", "failed"):
                 bar.update(1)
 
-        return asyncio.run(drain_with_bot(store, make_push_bot(settings), on_done=done))
+        return asyncio.run(
+            drain_with_bot(
+                store, make_push_bot(settings), on_done=done, allowed=settings.allowed_chats
+            )
+        )

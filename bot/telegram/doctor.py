@@ -7,11 +7,12 @@ import contextlib
 import datetime as dt
 
 from telegram import Bot
-from telegram.error import Forbidden, InvalidToken, NetworkError, TelegramError
+from telegram.error import TelegramError
 
 from ..cli_text import plural
 from ..config import Settings
 from ..ops import RECENT_WEBHOOK_ERROR, Check
+from .failures import explain
 
 
 async def network_checks(settings: Settings) -> list[Check]:
@@ -23,15 +24,8 @@ async def network_checks(settings: Settings) -> list[Check]:
         await bot.initialize()  # calls getMe
         me = bot.bot
         checks.append(Check("PASS", "token", f"getMe: @{me.username} (id {me.id}) via {where}"))
-    except (InvalidToken, Forbidden) as e:
-        reason = e.__cause__ if isinstance(e.__cause__, TelegramError) else e  # PTB's wrapper
-        checks.append(
-            Check("FAIL", "token", f"rejected by {where} ({reason}): check TELEGRAM_BOT_TOKEN")
-        )
-    except NetworkError as e:  # includes TimedOut
-        checks.append(Check("FAIL", "token", f"cannot reach {where}: {e}"))
-    except TelegramError as e:
-        checks.append(Check("FAIL", "token", f"getMe failed via {where}: {e}"))
+    except TelegramError as e:  # the same one line as `marketbot run` (never PTB's message)
+        checks.append(Check("FAIL", "token", explain(e, where).message))
     if checks[0].status != "PASS":
         checks.append(Check("SKIP", "webhook", "needs a working token"))
         with contextlib.suppress(Exception):
@@ -40,7 +34,7 @@ async def network_checks(settings: Settings) -> list[Check]:
     try:
         info = await bot.get_webhook_info()
     except TelegramError as e:
-        checks.append(Check("FAIL", "webhook", f"getWebhookInfo failed: {e}"))
+        checks.append(Check("FAIL", "webhook", f"getWebhookInfo: {explain(e, where).message}"))
     else:
         mode = f"url {info.url}" if info.url else "no webhook set (long polling)"
         detail = f"{mode}, {plural(info.pending_update_count, 'pending update')}"

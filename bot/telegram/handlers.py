@@ -9,8 +9,7 @@ import html
 import logging
 import re
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from telegram import (
     InlineKeyboardButton,
@@ -34,6 +33,7 @@ from ..db import Store
 from ..format import catalogue_line, render_text
 from ..models import Answer
 from . import chats
+from .access import addressed_to
 from .replies import in_group, reply_html, topic_thread
 
 log = logging.getLogger("marketbot")
@@ -51,12 +51,10 @@ EXAMPLES = [
 
 @dataclass
 class BotState:
-    """What the handlers share: the store, settings and per-user pacing."""
+    """What the handlers share: the store and the settings (access and pacing: `access`)."""
 
     store: Store
     settings: Settings
-    recent: dict[int, deque] = field(default_factory=dict)  # user id -> question times
-    warned: dict[int, float] = field(default_factory=dict)  # user id -> when told to slow down
 
 
 def state(context: ContextTypes.DEFAULT_TYPE) -> BotState:
@@ -145,52 +143,16 @@ def _visible(text: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", text))
 
 
-def _allowed(st: BotState, update: Update) -> bool:
-    allowed = st.settings.allowed_chats
-    if allowed is None:
-        return True
-    chat = update.effective_chat
-    user = update.effective_user
-    return bool((chat and chat.id in allowed) or (user and user.id in allowed))
-
-
-def _over_limit(st: BotState, user_id: int) -> bool:
-    """A sliding one-minute window of questions per user."""
-    now = time.monotonic()
-    times = st.recent.setdefault(user_id, deque())
-    while times and now - times[0] > 60:
-        times.popleft()
-    if len(times) >= st.settings.user_limit_per_minute:
-        return True
-    times.append(now)
-    return False
-
-
 async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
-    """The one path every question takes: allowlist, pacing, follow-up, answer, reply."""
+    """The one path every question takes: follow-up, answer, reply.
+
+    Who may ask, and how often, was decided before any handler ran (`bot.telegram.access`).
+    """
     st = state(context)
     message = update.effective_message
     chat = update.effective_chat
     started = time.perf_counter()
     quote = in_group(update)
-    if not _allowed(st, update):
-        await message.reply_text(
-            "Sorry, this bot answers only the teams it is licensed to. "
-            "Ask its owner to add this chat.",
-            do_quote=quote,
-        )
-        log.info("update chat_type=%s outcome=refused", chat.type)
-        return
-    user_id = update.effective_user.id if update.effective_user else chat.id
-    if _over_limit(st, user_id):
-        if time.monotonic() - st.warned.get(user_id, 0) > 60:
-            st.warned[user_id] = time.monotonic()
-            await message.reply_text(
-                "You are asking faster than I can answer well — please wait a minute.",
-                do_quote=quote,
-            )
-        log.info("update chat_type=%s outcome=rate_limited", chat.type)
-        return
     previous = chats.previous_query(st.store, chat.id, st.settings.followup_ttl_seconds)
     answer = ask(text, st.store, chat_kind=str(chat.type), previous=previous)
     if answer.status == "answered":
@@ -280,16 +242,10 @@ async def private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 async def group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """In a group answer only a mention of the bot or a reply to one of its messages."""
     message = update.effective_message
-    me = context.bot.username or ""
-    text = message.text or ""
-    mention = f"@{me}".lower()
-    replied = message.reply_to_message
-    if mention and mention in text.lower():
-        question = re.sub(re.escape(mention), " ", text, flags=re.IGNORECASE).strip()
-    elif replied is not None and replied.from_user and replied.from_user.id == context.bot.id:
-        question = text
-    else:
+    if not addressed_to(message, context.bot):
         return  # ordinary group talk
+    mention = f"@{context.bot.username}"
+    question = re.sub(re.escape(mention), " ", message.text or "", flags=re.IGNORECASE).strip()
     await answer_question(update, context, question)
 
 
@@ -323,16 +279,6 @@ async def inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if not question:
         await update.inline_query.answer([], cache_time=5)
         return
-    if not _allowed(st, update):
-        result = InlineQueryResultArticle(
-            id="refused",
-            title="Not available",
-            input_message_content=InputTextMessageContent(
-                "marketbot is limited to its licensed teams."
-            ),
-        )
-        await update.inline_query.answer([result], cache_time=60, is_personal=True)
-        return
     answer = ask(question, st.store, chat_kind="inline", record=False)
     text = split_html(render_text(answer, st.store.vocabulary, html=True))[0]
     title = _visible(text).split("\n", 1)[0][:120] or question[:120]
@@ -344,7 +290,8 @@ async def inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         description=description,
         input_message_content=InputTextMessageContent(text, parse_mode=ParseMode.HTML),
     )
-    await update.inline_query.answer([result], cache_time=30)
+    # Personal: the gate let this user in; another user's identical query may be refused.
+    await update.inline_query.answer([result], cache_time=30, is_personal=True)
 
 
 async def bot_added(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -96,3 +96,15 @@ class ChatRateLimiter(BaseRateLimiter[dict]):
                     raise
                 attempt += 1
                 log.info("429 for chat %s: retrying %s in %.1fs", chat_id, endpoint, seconds)
+
+    def prune_paused(self, now: float | None = None) -> int:
+        """Forget chats whose 429 pause is over, so ``paused`` holds only paused chats.
+
+        ``now`` is event-loop time (what ``paused`` stores); returns how many were forgotten.
+        """
+        if now is None:
+            now = asyncio.get_running_loop().time()
+        over = [chat for chat, until in self.paused.items() if until <= now]
+        for chat in over:
+            del self.paused[chat]
+        return len(over)

@@ -245,7 +245,10 @@ def test_run_without_network_is_one_error_line_exit_one(db_path) -> None:
     proc = marketbot("run", env=env)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     lines = proc.stderr.splitlines()
-    assert lines[-1].startswith("Error: cannot reach the Bot API at ") and "connect" in lines[-1].lower()
+    assert (
+        lines[-1].startswith("Error: cannot reach the Bot API at ")
+        and "connect" in lines[-1].lower()
+    )
     # Everything before it is a one-line log record (no traceback lines in between).
     assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ ", x) for x in lines[:-1])
 

@@ -31,6 +31,8 @@ CREATE TABLE IF NOT EXISTS facts (
     file TEXT NOT NULL, updated_at TEXT NOT NULL,
     PRIMARY KEY (metric, segment, platform, period, source)
 ) WITHOUT ROWID;
+-- A push summary reads one period's markets: this keeps its cost to that period's rows.
+CREATE INDEX IF NOT EXISTS facts_period ON facts (period, segment);
 CREATE TABLE IF NOT EXISTS series (
     metric TEXT NOT NULL, segment TEXT NOT NULL, platform TEXT NOT NULL,
     unit TEXT NOT NULL, first_period TEXT NOT NULL, last_period TEXT NOT NULL,

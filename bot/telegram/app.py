@@ -44,6 +44,7 @@ from .handlers import (
 )
 from .pacing import ChatRateLimiter
 from .subscribe import add_subscription_handlers
+from .writer import close_writer
 
 log = logging.getLogger("marketbot")
 
@@ -136,8 +137,9 @@ def build_application(settings: Settings, store: Store) -> Application:
 
 
 async def _stop_renderer(application: Application) -> None:
-    """Stop the chart process with the bot."""
+    """Stop the chart process with the bot, and apply the writes still queued."""
     shutdown_renderer()
+    await asyncio.to_thread(close_writer, application.bot_data["state"].store)
 
 
 def run(

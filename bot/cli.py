@@ -459,6 +459,8 @@ def push(
             raise UsageFailure(f"MARKETBOT_LOG_LEVEL: {e}") from None
         try:
             stats = cli_drain(store, settings, click.progressbar)
+        except click.ClickException:
+            raise  # already one line (another deliverer is running)
         except Exception as e:
             logging.getLogger("marketbot").debug("push --drain failed", exc_info=e)
             raise BotApiError(explain(e, settings.api_base_url), settings.token) from None

@@ -47,6 +47,8 @@ CREATE TABLE IF NOT EXISTS facts (
     file TEXT NOT NULL, updated_at TEXT NOT NULL,
     PRIMARY KEY (metric, segment, platform, period, source)
 ) WITHOUT ROWID;
+-- A push summary reads one period's markets: this keeps its cost to that period's rows.
+CREATE INDEX IF NOT EXISTS facts_period ON facts (period, segment);
 CREATE TABLE IF NOT EXISTS series (
     metric TEXT NOT NULL, segment TEXT NOT NULL, platform TEXT NOT NULL,
     unit TEXT NOT NULL, first_period TEXT NOT NULL, last_period TEXT NOT NULL,
@@ -474,14 +476,26 @@ class Store:
 
     # -- learning from questions ----------------------------------------------------------
 
-    def record_unanswered(self, text: str, normalized: str, status: str, chat_kind: str) -> None:
+    def record_unanswered(
+        self, text: str, normalized: str, status: str, chat_kind: str, *, defer: bool = True
+    ) -> None:
         """Log a question that got no answer, without ever waiting for another writer.
 
         An answer must not wait for an ingest's write lock: when the store is busy the row is
-        kept in memory and written with the next one (or at close).
+        kept in memory and written with the next one (or at close). ``defer=False`` is for a
+        background writer that retries by itself: it waits and raises like any write.
         """
+        row = (text[:500], normalized[:500], status, chat_kind, now_iso())
+        if not defer:
+            with self.lock:
+                self.conn.execute(
+                    "INSERT INTO unanswered (text, normalized, status, chat_kind, at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    row,
+                )
+            return
         with self.lock:
-            self._pending.append((text[:500], normalized[:500], status, chat_kind, now_iso()))
+            self._pending.append(row)
             self.conn.execute("PRAGMA busy_timeout = 0")
             try:
                 self.conn.executemany(

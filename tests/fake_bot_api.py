@@ -858,6 +858,7 @@ class FakeBotApi:
         private_rate_per_second: float = 1.0,
         private_burst: int = 5,
         webhook_info: Mapping[str, Any] | None = None,
+        count_refused_sends: bool = False,
     ) -> None:
         if host not in LOOPBACK_HOSTS:
             raise ValueError(f"FakeBotApi listens on loopback only, not {host!r}")
@@ -882,6 +883,9 @@ class FakeBotApi:
         self.group_rate_per_minute = group_rate_per_minute
         self.private_rate_per_second = private_rate_per_second
         self.private_burst = private_burst
+        # Whether sends refused by a fault (blocked chat, migration) count against the limits:
+        # Telegram does not say, so benchmarks measure both.
+        self.count_refused_sends = count_refused_sends
         self.webhook_info: dict[str, Any] = {
             "url": "",
             "has_custom_certificate": False,
@@ -1817,8 +1821,12 @@ class FakeBotApi:
             if self.delay_seconds > 0 and method != "getUpdates":
                 await asyncio.sleep(self.delay_seconds)
             self._check_semantics(method, params)
-            self._apply_faults(method.lower(), params)
-            self._enforce_limits(method.lower(), params)
+            if self.count_refused_sends:  # a refused send (403 blocked) still uses the limit
+                self._enforce_limits(method.lower(), params)
+                self._apply_faults(method.lower(), params)
+            else:
+                self._apply_faults(method.lower(), params)
+                self._enforce_limits(method.lower(), params)
             result = await self._dispatch(method, params, files)
         except ApiError as exc:
             if exc.code == 429:

@@ -47,6 +47,7 @@ from .handlers import (
 )
 from .pacing import ChatRateLimiter
 from .subscribe import add_subscription_handlers
+from .writer import close_writer
 
 log = logging.getLogger("marketbot")
 
@@ -142,8 +143,9 @@ def build_application(settings: Settings, store: Store) -> Application:
 
 
 async def _stop_renderer(application: Application) -> None:
-    """Stop the chart process with the bot."""
+    """Stop the chart process with the bot, and apply the writes still queued."""
     shutdown_renderer()
+    await asyncio.to_thread(close_writer, application.bot_data["state"].store)
 
 
 def run(

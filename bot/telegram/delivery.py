@@ -1,9 +1,10 @@
 """Delivering quarterly summaries to subscribed chats: the outbox drainer, its pace, the
 running bot's drain job and schedule, and `marketbot push --drain`.
 
-Rows come from `bot.outbox` and are sent at the pace of the bot's rate limiter
-(``rate_limit_args={"push": True}``), so interactive answers never wait behind a push. Rows
-left in ``sending`` by a crash are sent again at start-up (those few may arrive twice).
+Rows come from `bot.outbox` under a lease and are sent through the bot's one pacer
+(``rate_limit_args={"push": True}``: after every waiting answer). One deliverer runs at a time:
+`marketbot push --drain` refuses while the bot delivers, and the bot waits while a drain runs.
+Rows left in flight by a process that died are sent again (those few may arrive twice).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import logging
 import os
 import random
 import time
-import warnings
 from collections import deque
 from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,16 +32,16 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.warnings import PTBDeprecationWarning
 
 from ..chart_draw import render_chart_async
 from ..db import Store, now_iso
 from ..models import Period
-from ..outbox import OutboxQueue, OutboxRow
+from ..outbox import LEASE_SECONDS, Deliverer, OutboxQueue, OutboxRow
 from ..subscriptions import deactivate_chat, parse_schedule, pending_count, scheduled_push
 from ..summary import Summary, build_summary
 from . import chats
 from .access import chat_allowed
+from .pacing import retry_after_seconds
 
 if TYPE_CHECKING:
     from telegram import Bot
@@ -52,7 +53,8 @@ log = logging.getLogger("marketbot.push")
 
 
 class InteractiveMeter:
-    """Counts incoming updates (questions) so pushes leave their share of Telegram's ~30/s."""
+    """Counts incoming updates (questions). Kept for the subscription handlers' counter; the
+    shared pacer (`bot.telegram.pacing`) now gives answers their priority over pushes."""
 
     def __init__(self, window_seconds: float = 2.0) -> None:
         self.window = window_seconds
@@ -82,8 +84,28 @@ class DrainStats:
     migrated: int = 0
 
 
+class DelivererBusy(RuntimeError):
+    """Another live process is delivering the outbox."""
+
+    def __init__(self, other: Deliverer) -> None:
+        super().__init__(other.describe())
+        self.other = other
+
+
+def _own_store(store: Store) -> Store:
+    """A connection of the outbox's own, so its writes (and their waits for SQLite's write
+    lock) never hold up the connection answers read from."""
+    if str(store.path) == ":memory:":
+        return store
+    return Store(store.path)
+
+
 class Outbox:
-    """Delivers due outbox rows with ``bot``; one per process (state lives in SQLite)."""
+    """Delivers due outbox rows with ``bot``; one per process (state lives in SQLite).
+
+    Every SQLite call runs on one worker thread with its own connection, so delivery never
+    blocks the event loop, even while an ingest holds the write lock.
+    """
 
     def __init__(
         self,
@@ -95,15 +117,11 @@ class Outbox:
         backoff_seconds: float = 2.0,
         max_backoff_seconds: float = 600.0,
         poll_seconds: float = 1.0,
-        # Deliveries a second: a little over 25 so that 25 are sustained through the odd 429
-        # retry. Answers come first: with q questions a second, pushes get 29 - q at most.
-        push_per_second: float = 26.0,
-        overall_per_second: float = 29.0,
-        interactive: InteractiveMeter | None = None,
+        kind: str = "bot",
+        lease_seconds: float = LEASE_SECONDS,
+        interactive: InteractiveMeter | None = None,  # accepted for callers; pacing ignores it
         allowed: Collection[int] | None = None,  # MARKETBOT_ALLOWED_CHATS; None: everyone
     ) -> None:
-        chats.ensure_schema(store)  # a migrated chat moves its follow-up state too
-        self.queue = OutboxQueue(store)
         self.store = store
         self.bot = bot
         self.concurrency = max(1, min(concurrency, 25))
@@ -111,20 +129,53 @@ class Outbox:
         self.backoff_seconds = backoff_seconds
         self.max_backoff_seconds = max_backoff_seconds
         self.poll_seconds = poll_seconds
-        self.push_per_second = push_per_second
-        self.overall_per_second = overall_per_second
-        self.interactive = interactive
+        self.kind = kind
+        self.lease_seconds = lease_seconds
         self.allowed = allowed
-        self._next_slot = 0.0
         self.stats = DrainStats()
         self.summaries: dict[tuple[str, str, str], Summary] = {}
         self._building: dict[tuple[str, str, str], asyncio.Lock] = {}
         self.wake = asyncio.Event()
-        self._recovered = False
         self.on_done: Callable[[OutboxRow, str], None] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-db")
+        self._db_store: Store | None = None
+        self._queue: OutboxQueue | None = None
+        self._registered = False
+        self._waiting_for: str | None = None
 
-    def _update(self, row_id: int, sql: str, args: Iterable[Any]) -> None:
-        self.queue.update(row_id, sql, args)
+    # -- the worker thread's store
+
+    def _open(self) -> OutboxQueue:
+        if self._queue is None:
+            self._db_store = _own_store(self.store)
+            chats.ensure_schema(self._db_store)  # a migrated chat moves its follow-up state too
+            self._queue = OutboxQueue(
+                self._db_store, kind=self.kind, lease_seconds=self.lease_seconds
+            )
+        return self._queue
+
+    async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(queue, *args)`` on the outbox's SQLite thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(self._open(), *args))
+
+    def close(self) -> None:
+        """Give up this deliverer's registration and close its connection."""
+
+        def finish() -> None:
+            if self._queue is not None:
+                if self._registered:
+                    with contextlib.suppress(Exception):
+                        self._queue.unregister()
+                if self._db_store is not None and self._db_store is not self.store:
+                    self._db_store.close()
+            self._queue = None
+
+        self._executor.submit(finish).result()
+        self._executor.shutdown(wait=True)
+
+    async def _update(self, row_id: int, sql: str, args: Iterable[Any]) -> None:
+        await self._db(lambda q: q.update(row_id, sql, args))
 
     def _finish(self, row: OutboxRow, outcome: str) -> None:
         if self.on_done is not None:
@@ -140,7 +191,11 @@ class Outbox:
         async with self._building.setdefault(key, asyncio.Lock()):  # built once per key
             found = self.summaries.get(key)
             if found is None:
-                found = build_summary(self.store, Period.parse(period), topics, lang)
+                # Off the event loop, on the outbox's own connection: a store with many
+                # markets must not stall the answers.
+                found = await self._db(
+                    lambda q: build_summary(q.store, Period.parse(period), topics, lang)
+                )
                 if found.chart is not None and found.caption() is not None:
                     found.png = await render_chart_async(
                         found.chart, labels=self.store.vocabulary.label
@@ -175,32 +230,30 @@ class Outbox:
     async def deliver(self, row: OutboxRow) -> str:
         """Send one claimed row and record the outcome: sent, retry, failed or migrated."""
         if not chat_allowed(self.allowed, row.chat_id):  # taken off the list since queued
-            return self._fail(row, "not allowed")
+            return await self._fail(row, "not allowed")
         try:
             await self.send(row)
         except asyncio.CancelledError:
-            self._update(row.id, "state = 'pending'", ())
+            await asyncio.shield(self._update(row.id, "state = 'pending'", ()))
             raise
         except RetryAfter as e:
-            with warnings.catch_warnings():  # PTB 22 warns about its future timedelta type
-                warnings.simplefilter("ignore", PTBDeprecationWarning)
-                delay = e.retry_after
-            seconds = delay.total_seconds() if hasattr(delay, "total_seconds") else float(delay)
+            seconds = retry_after_seconds(e)
             self.stats.rate_limited += 1
-            self._update(
+            await self._update(
                 row.id,
                 "state = 'pending', next_attempt_at = ?, last_error = ?",
                 (time.time() + seconds + 0.05, f"429 retry after {seconds:g}s"),
             )
             return "retry"
         except Forbidden as e:
-            deactivate_chat(self.store, row.chat_id, f"forbidden: {e.message}")
-            self._fail(row, f"403 {e.message}")
-            return "blocked"
+            why = f"forbidden: {e.message}"
+            await self._db(lambda q: deactivate_chat(q.store, row.chat_id, why))
+            return await self._fail(row, f"403 {e.message}")
         except ChatMigrated as e:
-            chats.migrate_chat(self.store, row.chat_id, e.new_chat_id)
+            new_id = e.new_chat_id
+            await self._db(lambda q: chats.migrate_chat(q.store, row.chat_id, new_id))
             self.stats.migrated += 1
-            self._update(
+            await self._update(
                 row.id,
                 "chat_id = ?, state = 'pending', next_attempt_at = ?, last_error = ?",
                 (e.new_chat_id, time.time(), f"migrated from {row.chat_id}"),
@@ -209,37 +262,40 @@ class Outbox:
             return "migrated"
         except BadRequest as e:
             if row.thread_id is not None and "thread not found" in e.message.lower():
-                self._update(  # the forum topic is gone: post in the group's general topic
+                await self._update(  # the forum topic is gone: post in the group's general topic
                     row.id,
                     "thread_id = NULL, state = 'pending', next_attempt_at = ?",
                     (time.time(),),
                 )
                 return "retry"
-            return self._fail(row, f"400 {e.message}")
+            return await self._fail(row, f"400 {e.message}")
         except (TimedOut, NetworkError) as e:  # 5xx come as NetworkError
-            return self._retry(row, f"{type(e).__name__}: {e.message}")
+            return await self._retry(row, f"{type(e).__name__}: {e.message}")
         except TelegramError as e:
-            return self._fail(row, f"{type(e).__name__}: {e.message}")
+            return await self._fail(row, f"{type(e).__name__}: {e.message}")
         except Exception as e:  # a bug must not stop the other chats' pushes
             log.exception("push to a chat failed")
-            return self._retry(row, f"{type(e).__name__}: {e}")
-        self._update(row.id, "state = 'sent', sent_at = ?, last_error = NULL", (now_iso(),))
+            return await self._retry(row, f"{type(e).__name__}: {e}")
+        await self._update(row.id, "state = 'sent', sent_at = ?, last_error = NULL", (now_iso(),))
         self.stats.sent += 1
         return "sent"
 
-    def _fail(self, row: OutboxRow, reason: str) -> str:
-        self._update(row.id, "state = 'failed', last_error = ?", (reason[:300],))
+    async def _fail(self, row: OutboxRow, reason: str, attempts: int | None = None) -> str:
+        await self._update(
+            row.id,
+            "state = 'failed', attempts = ?, last_error = ?",
+            (row.attempts if attempts is None else attempts, reason[:300]),
+        )
         self.stats.failed += 1
         return "failed"
 
-    def _retry(self, row: OutboxRow, reason: str) -> str:
+    async def _retry(self, row: OutboxRow, reason: str) -> str:
         attempts = row.attempts + 1
         if attempts >= self.max_attempts:
-            self._update(row.id, "attempts = ?", (attempts,))
-            return self._fail(row, f"after {attempts} attempts: {reason}")
+            return await self._fail(row, f"after {attempts} attempts: {reason}", attempts)
         delay = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempts - 1))
         delay *= random.uniform(0.8, 1.2)
-        self._update(
+        await self._update(
             row.id,
             "state = 'pending', attempts = ?, next_attempt_at = ?, last_error = ?",
             (attempts, time.time() + delay, reason[:300]),
@@ -247,68 +303,73 @@ class Outbox:
         self.stats.retried += 1
         return "retry"
 
-    async def pace(self) -> float:
-        """Space pushes evenly at ``push_per_second``, less what answers are using right now.
-
-        The rate limiter keeps pushes at or below 25/s; this keeps them from coming in bursts
-        and leaves Telegram's overall ~30/s headroom to the answers being asked for.
-        """
-        rate = self.push_per_second
-        if self.interactive is not None:
-            rate = min(rate, self.overall_per_second - self.interactive.rate())
-        interval = 1.0 / max(rate, 1.0)
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        slot = max(now, self._next_slot)
-        self._next_slot = slot + interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
-        return interval
-
-    def refund(self, interval: float) -> None:
-        """Give a slot back: a chat that blocked the bot received nothing (no message sent)."""
-        self._next_slot = max(asyncio.get_running_loop().time(), self._next_slot - interval)
-
     async def _deliver_and_report(self, row: OutboxRow) -> None:
         try:
-            interval = await self.pace()
             outcome = await self.deliver(row)
             if outcome == "blocked":
-                self.refund(interval)
                 outcome = "failed"
         except asyncio.CancelledError:
-            self._update(row.id, "state = 'pending'", ())
             raise
         except Exception as e:  # recording the outcome failed: try the row again later
             log.exception("could not record a push outcome")
-            outcome = self._retry(row, f"{type(e).__name__}: {e}")
+            try:
+                outcome = await self._retry(row, f"{type(e).__name__}: {e}")
+            except Exception:
+                outcome = "retry"  # its lease runs out and recovery sends it again
         self._finish(row, outcome)
 
     # -- the loop
+
+    async def _become_deliverer(self, *, wait: bool) -> bool:
+        """Register as the one deliverer; False (bot: wait and try again) while another is."""
+        other = await self._db(OutboxQueue.register)
+        if other is None:
+            if self._waiting_for is not None:
+                log.info("the other deliverer stopped: delivering pushes")
+            self._registered = True
+            self._waiting_for = None
+            await self._db(OutboxQueue.recover)
+            return True
+        if not wait:
+            raise DelivererBusy(other)
+        if self._waiting_for != other.owner:
+            log.warning("%s is delivering pushes: this bot waits until it stops", other.describe())
+            self._waiting_for = other.owner
+        return False
 
     async def run(
         self, should_run: Callable[[], bool] = lambda: True, *, until_idle: bool = False
     ) -> DrainStats:
         """Deliver due rows with at most ``concurrency`` in flight while ``should_run()``.
 
-        With ``until_idle`` it returns once nothing is pending or sending (waiting for retries
-        that are due later). In-flight sends finish before it returns.
+        With ``until_idle`` (the command line's drain) it returns once nothing is pending or
+        sending, and raises DelivererBusy if another live deliverer is at work; otherwise (the
+        bot) it waits for that one to stop. In-flight sends finish before it returns.
         """
-        if not self._recovered:
-            self.queue.recover()
-            self._recovered = True
         tasks: set[asyncio.Task] = set()
+        loop = asyncio.get_running_loop()
+        renew_every = self.lease_seconds / 3
+        next_renewal = 0.0
         try:
             while should_run():
+                if not self._registered:
+                    if not await self._become_deliverer(wait=not until_idle):
+                        await asyncio.sleep(self.poll_seconds)
+                        continue
+                    next_renewal = loop.time() + renew_every
+                elif loop.time() >= next_renewal:
+                    await self._db(OutboxQueue.heartbeat)
+                    await self._db(OutboxQueue.recover)  # rows of a deliverer that died
+                    next_renewal = loop.time() + renew_every
                 free = self.concurrency - len(tasks)
-                rows = self.queue.claim(free) if free > 0 else []
+                rows = await self._db(OutboxQueue.claim, free) if free > 0 else []
                 for row in rows:
                     task = asyncio.create_task(self._deliver_and_report(row))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                 if rows and len(tasks) < self.concurrency:
                     continue
-                due = self.queue.next_due_in()
+                due = await self._db(OutboxQueue.next_due_in)
                 if until_idle and due is None and not tasks:
                     break
                 timeout = self.poll_seconds if due is None else min(self.poll_seconds, due)
@@ -330,6 +391,11 @@ class Outbox:
             with contextlib.suppress(Exception):
                 await asyncio.gather(*tasks, return_exceptions=True)
             raise
+        finally:
+            if self._registered:  # stopping: another deliverer may start at once
+                self._registered = False
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._db(OutboxQueue.unregister))
         return self.stats
 
 
@@ -341,14 +407,17 @@ async def _outbox_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Run the drainer for as long as the application runs (a one-off JobQueue job)."""
     application = context.application
     outbox: Outbox = application.bot_data[OUTBOX_KEY]
-    while application.running:
-        try:
-            await outbox.run(lambda: application.running)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("outbox drainer crashed; restarting in 5s")
-            await asyncio.sleep(5)
+    try:
+        while application.running:
+            try:
+                await outbox.run(lambda: application.running)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox drainer crashed; restarting in 5s")
+                await asyncio.sleep(5)
+    finally:
+        outbox.close()  # another deliverer may start at once
 
 
 def start_outbox(application: Application, **options: Any) -> Outbox:
@@ -399,7 +468,10 @@ async def drain_with_bot(
     backoff_seconds: float = 2.0,
     allowed: Collection[int] | None = None,
 ) -> DrainStats:
-    """Deliver the whole outbox with ``bot`` (no running Application) and return counts."""
+    """Deliver the whole outbox with ``bot`` (no running Application) and return counts.
+
+    Raises DelivererBusy while another live process (a running bot) delivers.
+    """
     outbox = Outbox(
         store,
         bot,
@@ -407,10 +479,14 @@ async def drain_with_bot(
         max_attempts=max_attempts,
         backoff_seconds=backoff_seconds,
         allowed=allowed,
+        kind="drain",
     )
     outbox.on_done = on_done
-    async with bot:
-        return await outbox.run(until_idle=True)
+    try:
+        async with bot:
+            return await outbox.run(until_idle=True)
+    finally:
+        outbox.close()
 
 
 def make_push_bot(settings: Settings) -> Bot:
@@ -429,6 +505,8 @@ def make_push_bot(settings: Settings) -> Bot:
 
 def cli_drain(store: Store, settings: Settings, progressbar: Callable[..., Any]) -> DrainStats:
     """`marketbot push --drain`: deliver everything pending with a progress bar."""
+    import click
+
     total = pending_count(store)
     with progressbar(length=total, label="delivering", show_pos=True) as bar:
 
@@ -436,8 +514,14 @@ def cli_drain(store: Store, settings: Settings, progressbar: Callable[..., Any])
             if outcome in ("sent", "failed"):
                 bar.update(1)
 
-        return asyncio.run(
-            drain_with_bot(
-                store, make_push_bot(settings), on_done=done, allowed=settings.allowed_chats
+        try:
+            return asyncio.run(
+                drain_with_bot(
+                    store, make_push_bot(settings), on_done=done, allowed=settings.allowed_chats
+                )
             )
-        )
+        except DelivererBusy as e:
+            raise click.ClickException(
+                f"{e.other.describe()} is delivering pushes already; it sends the outbox "
+                "itself (see `marketbot push --status`). Not draining."
+            ) from None

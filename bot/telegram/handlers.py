@@ -32,6 +32,7 @@ from ..config import Settings
 from ..db import Store
 from ..format import catalogue_line, render_text
 from ..models import Answer
+from ..vocab import normalize
 from . import chats
 from .access import addressed_to
 from .replies import in_group, reply_html, topic_thread
@@ -139,6 +140,14 @@ async def send_answer(message: Message, answer: Answer, st: BotState, *, quote: 
         )
 
 
+def waited_since_sent(update: Update) -> float:
+    """Seconds since the user sent the message: queued time included, whole seconds only
+    (Telegram dates messages to the second); 0 for a button press (its message is older)."""
+    if update.message is None:
+        return 0.0
+    return max(0.0, time.time() - update.message.date.timestamp())
+
+
 def _visible(text: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", text))
 
@@ -154,20 +163,26 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, te
     started = time.perf_counter()
     quote = in_group(update)
     previous = chats.previous_query(st.store, chat.id, st.settings.followup_ttl_seconds)
-    answer = ask(text, st.store, chat_kind=str(chat.type), previous=previous)
+    # Writes go to the background writer: the reply never waits for SQLite's write lock.
+    answer = ask(text, st.store, chat_kind=str(chat.type), previous=previous, record=False)
     if answer.status == "answered":
         chats.remember_query(st.store, chat.id, answer.query)
+    elif answer.query.error != "empty":
+        norm = normalize(text)[:500]
+        chats.record_unanswered(st.store, text, norm, answer.status, str(chat.type))
     try:
         await send_answer(message, answer, st, quote=quote)
     except ChatMigrated as e:  # the group became a supergroup: answer there, keep its state
         chats.migrate_chat(st.store, chat.id, e.new_chat_id)
         for chunk in split_html(render_text(answer, st.store.vocabulary, html=True)):
             await context.bot.send_message(e.new_chat_id, chunk, parse_mode=ParseMode.HTML)
+    handled = time.perf_counter() - started
     log.info(
-        "update chat_type=%s status=%s latency_ms=%.1f",
+        "update chat_type=%s status=%s latency_ms=%.1f handler_ms=%.1f",
         chat.type,
         answer.status,
-        (time.perf_counter() - started) * 1000,
+        max(waited_since_sent(update), handled) * 1000,  # includes time spent queued
+        handled * 1000,
     )
 
 

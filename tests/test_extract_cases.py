@@ -241,7 +241,13 @@ def test_chinese_pdf(db_path, tmp_path) -> None:
     pdf.add_page()
     pdf.multi_cell(0, 8, new_x="LMARGIN", new_y="NEXT", text="2020年第二季度汽车后市场小程序报告")
     pdf.add_page()
-    pdf.multi_cell(0, 8, new_x="LMARGIN", new_y="NEXT", text="二季度汽车后市场小程序月活跃用户达到2,630万，环比增长22.3%。")
+    pdf.multi_cell(
+        0,
+        8,
+        new_x="LMARGIN",
+        new_y="NEXT",
+        text="二季度汽车后市场小程序月活跃用户达到2,630万，环比增长22.3%。",
+    )
     pdf.multi_cell(0, 8, new_x="LMARGIN", new_y="NEXT", text="支付宝乘车码覆盖超过210个城市。")
     path = tmp_path / "report.pdf"
     pdf.output(str(path))

@@ -7,6 +7,7 @@ its number; a person accepts it before anything is stored.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -79,16 +80,110 @@ _SKIP_POST = re.compile(
     r"|(?:st|nd|rd|th)\b|\s*(?:years?|months?|days?|weeks?|hours?|minutes?|times|x)\b|[a-z])",
 )
 _SKIP_PRE = re.compile(
-    r"(?:第|top|no\.|#|page|p\.|排名|排行|前|ranked|rank|tier|版本|v|\[|\^|wechat is|微信号)\s*$"
+    r"(?:第|top|no\.|#|page|p\.|排名|排行|前|ranked|rank|tier|版本|v|\[|\^|wechat is|微信号"
+    # a number in a name ("Double 11", "Figure 4", "表1"), or one of a group already counted
+    # ("前10名中有7席", "其余3家", "the other 9")
+    r"|\b(?:figure|fig\.|table|chart|section|appendix|exhibit|part|chapter|double)"
+    r"|图|表|附录|附件|双|其余|其他|另外|这|那|中的|中有|\bthe other|\bthe remaining)\s*$"
 )
+# "the two platforms", "两大平台": a reference to things named elsewhere, not a count.
+_REFERENCE_WORD_PRE = re.compile(r"\b(?:the|these|those|both|all|its|their)\s+$")
 _GROWTH_PRE = re.compile(
     r"(?:环比|同比|增长率|增速|增幅|增长了?|上涨了?|提升了?|提高了?|上升了?|下降了?|下滑了?|减少了?|"
     r"降低了?|回落了?|跌了?|涨了?|增加了?|up|down|rose|rising|grew|growing|growth of|increased? (?:of|by)|"
-    r"decreased? (?:of|by)|declined?(?: by)?|fell(?: by)?|dropped(?: by)?|gained)\s*(?:by\s*|了\s*|of\s*)?$"
+    r"decreased? (?:of|by)|declined?(?: by)?|fell(?: by)?|dropped(?: by)?|gained|"
+    r"(?:a|an)\s+(?:rebound|rise|increase|jump|gain|drop|decline|decrease|fall)\s+of|"
+    r"qoq|q/q|mom|yoy)\s*(?:by\s*|了\s*|of\s*)?[+\-−]?$"
 )
-_DOWN = re.compile(r"下降|下滑|减少|降低|回落|跌|down|fell|declin|drop|decreas")
+# "6.5% QoQ", "+8.6% 环比": the rate word after the number.
+_GROWTH_POST = re.compile(
+    r"^\s*(?:qoq|q/q|quarter[- ](?:on|over)[- ]quarter|sequentially|month[- ](?:on|over)[- ]month|"
+    r"mom|环比|yoy|y/y|year[- ](?:on|over)[- ]year|同比)"
+)
+_DOWN = re.compile(r"下降|下滑|减少|降低|回落|跌|down|fell|declin|drop|decreas|fall|[\-−]$")
 _YOY = re.compile(
-    r"同比|year[- ]on[- ]year|year[- ]over[- ]year|yoy|去年同期|same period last year"
+    r"同比|year[- ]on[- ]year|year[- ]over[- ]year|yoy|y/y|去年同期|same period last year"
+)
+# A quarter a year before the sentence's own: "去年同期", "a year earlier".
+_YEAR_AGO = re.compile(
+    r"去年同期|上年同期|a year (?:earlier|ago|before)|the same (?:quarter|period) (?:of |a )?last "
+    r"year|same period last year|year[- ]ago (?:quarter|period)"
+)
+# A quarter phrase that points back from another ("上季度", "the previous quarter").
+_RELATIVE = re.compile(r"上|前一|previous|last|prior|去年|earlier|ago|before")
+# A quarter or figure that is compared against ("较上季度的2.96亿", "from 199 million").
+_COMPARED_PRE = re.compile(
+    r"(?:较|比|相比|与|同|从|由|对比|than|from|compared (?:with|to)|versus|vs\.?|against)\s*"
+    r"(?:the\s+|了\s*)?$"
+)
+_COMPARED_BEFORE_FIGURE = re.compile(
+    r"(?:较|比|相比|从|由|对比|than|from|compared (?:with|to)|versus|vs\.?|against)"
+    r"[^,，;；:：。]{0,12}$"
+)
+# Words that make a figure one for all markets: it has no segment.
+_ALL_MARKETS = re.compile(
+    r"全行业|整个行业|行业整体|整体小程序|所有小程序|全部小程序|小程序整体|全网小程序|整个小程序|小程序行业整体|"
+    r"all mini[\s\-]?programs|all industries|all sectors|the (?:whole|entire) (?:industry|market)|"
+    r"the industry as a whole|industry[- ]wide|across the industry|whole industry"
+)
+# Words that make a figure one for several platforms together: it has no platform.
+_ALL_PLATFORMS = re.compile(
+    r"两大平台|双平台|两个平台|各平台|全平台|多平台|"
+    r"both platforms|the two platforms|all platforms|across platforms|combined|together"
+)
+_PLATFORM_AND = re.compile(r"\s*(?:和|与|及|以及|、|/|&|and|plus|or|或)\s*")
+# A sentence (or part after ；) that goes on about what the one before named.
+_CONTINUES = re.compile(
+    r"^(?:其中|其|该|它们?|这一?|此|同时|并且|且|also|it|its|they|their|this|these|of which|"
+    r"among them|of these|there)(?![a-z])"
+)
+_PART_SPLIT = re.compile(r"[;；]")
+# Classifiers that count things, not people: a figure so counted needs its own metric word.
+_COUNT_WORD_ZH = re.compile(r"^\s*(?:条|席|所|只|张|篇|份|部)")
+# After a number, an English word that is not a unit: the number counts something else
+# ("27 subway lines"), unless the word is a preposition or says it is a rate.
+_NOUN_AFTER_EN = re.compile(r"^\s+([a-z][a-z\-]*)")
+_NOT_A_NOUN = frozenset(
+    [
+        "in",
+        "at",
+        "on",
+        "for",
+        "by",
+        "from",
+        "to",
+        "and",
+        "or",
+        "of",
+        "as",
+        "with",
+        "during",
+        "while",
+        "compared",
+        "than",
+        "a",
+        "an",
+        "the",
+        "this",
+        "that",
+        "which",
+        "who",
+        "were",
+        "was",
+        "is",
+        "are",
+        "percent",
+        "per",
+        "pct",
+        "points",
+        "percentage",
+        "year",
+        "quarter",
+        "month",
+        "respectively",
+        "last",
+        "each",
+    ]
 )
 _SURVEY = re.compile(
     r"survey|surveyed|respondents|questionnaire|sample|interviewed|polled|调研|调查|问卷|样本|受访|抽样"
@@ -126,6 +221,8 @@ class Candidate:
     page: int | None
     confidence: float
     notes: list[str] = field(default_factory=list)
+    # A figure compared against ("较上季度的2.96亿"): a growth rate is never its own.
+    reference: bool = False
 
     @property
     def accept(self) -> bool:
@@ -273,19 +370,39 @@ class Extractor:
         growth: list[tuple[Number, float]] = []
         for n in numbers:
             pre = low[max(0, n.start - 16) : n.start]
-            if n.percent and _GROWTH_PRE.search(pre):
-                if not _YOY.search(low[max(0, n.start - 24) : n.start]):
+            post_rate = _GROWTH_POST.match(low[n.end : n.end + 24])
+            if n.percent and (_GROWTH_PRE.search(pre) or post_rate):
+                rate_words = low[max(0, n.start - 24) : n.start]
+                if post_rate:
+                    rate_words += " " + post_rate.group(0)
+                if not _YOY.search(rate_words):
                     sign = -1.0 if _DOWN.search(pre) else 1.0
                     growth.append((n, sign * n.value))
                 continue
             figures.append(n)
 
+        # Quarter phrases, each marked: compared against ("较二季度"), or pointing back from the
+        # report's quarter ("上季度", "去年同期"); neither becomes the sentence's main period.
+        base = ctx.period or self.doc_period
+        marked = []  # (start, end, period, compared, relative)
+        for s, e, p in quarters:
+            compared = bool(_COMPARED_PRE.search(low[max(0, s - 16) : s]))
+            marked.append((s, e, p, compared, bool(_RELATIVE.search(low[s:e]))))
+        if base:
+            for m in _YEAR_AGO.finditer(low):
+                if not any(s < m.end() and m.start() < e for s, e, *_ in marked):
+                    compared = bool(_COMPARED_PRE.search(low[max(0, m.start() - 16) : m.start()]))
+                    ago = Period(base.year - 1, base.quarter)
+                    marked.append((m.start(), m.end(), ago, compared, True))
+            marked.sort(key=lambda q: q[0])
+
         # Each figure's own period: one right after it ("199 million in the second quarter")
-        # or right before it ("二季度的1.99亿"); the rest take the sentence's main period.
+        # or right before it ("二季度的1.99亿"); else the nearest one named before it in the
+        # sentence ("而在一季度，这一数字仅为1.51亿"), unless that one is only compared against.
         own: dict[int, Period] = {}
         attached: set[int] = set()
         for i, n in enumerate(figures):
-            for j, (s, e, p) in enumerate(quarters):
+            for j, (s, e, p, _c, _r) in enumerate(marked):
                 after = low[n.end : s]
                 before = low[e : n.start]
                 # English only: in Chinese a quarter after a number belongs to what follows.
@@ -297,11 +414,23 @@ class Extractor:
                     own[i] = p
                     attached.add(j)
                     break
-        main = next((p for j, (_s, _e, p) in enumerate(quarters) if j not in attached), None)
+        main = next(
+            (p for j, (_s, _e, p, c, r) in enumerate(marked) if j not in attached and not (c or r)),
+            None,
+        )
         if main:
             ctx.period = main
         main = main or ctx.period or self.doc_period
+        # Not one compared against, nor one that belongs to another figure.
+        free = [q for j, q in enumerate(marked) if j not in attached and not q[3]]
+        named_before: dict[int, Period] = {}
+        for i, n in enumerate(figures):
+            earlier = [q for q in free if q[1] <= n.start]
+            if earlier:
+                named_before[i] = earlier[-1][2]
 
+        # Platform carried from earlier sentences only into one that goes on about it.
+        carried_platform = ctx.platform
         for m in mentions:  # carried to later sentences of the paragraph
             if m.kind == "segment":
                 ctx.segment = m
@@ -319,11 +448,18 @@ class Extractor:
                     and _FROM_PRE.search(low[max(0, n.start - 12) : n.start])
                     and _TO_BETWEEN.search(low[n.end : prev.start])
                 ):
-                    later = own.get(i + 1) or main
+                    later = own.get(i + 1) or named_before.get(i + 1) or main
                     period = later.previous() if later else None
                 else:
-                    period = main
-            out.append(self._candidate(n, sentence, low, page, mentions, ctx, period))
+                    period = named_before.get(i) or main
+            c = self._candidate(n, sentence, low, page, mentions, ctx, period, carried_platform)
+            c.reference = bool(_COMPARED_BEFORE_FIGURE.search(low[max(0, n.start - 16) : n.start]))
+            out.append(c)
+        # A figure of an earlier quarter than another in the sentence is what it grew from.
+        labels = [c.period for c in out if c.period]
+        for c in out:
+            if c.period and any(c.period < other for other in labels):
+                c.reference = True
         for n, pct in growth:
             target = _growth_target(n, out)
             if target is not None and target.stated_pct is None:
@@ -346,6 +482,10 @@ class Extractor:
         # Number words and Chinese numerals count only with a unit ("five platforms").
         # 三百万 is a number by its form; 三 or "five" only with a unit ("five platforms").
         big_zh = n.kind == "zh" and len(n.raw) >= 2 and any(c in n.raw for c in "百千万亿")
+        if n.kind != "arabic" and (
+            _REFERENCE_WORD_PRE.search(low[max(0, n.start - 8) : n.start]) or post.startswith("大")
+        ):
+            return True  # "the two platforms", "两大平台": naming a group, not counting it
         return n.kind != "arabic" and not big_zh and not _unit_after(low, n)
 
     def _candidate(
@@ -357,6 +497,7 @@ class Extractor:
         mentions: list[Mention],
         ctx: Context,
         period: Period | None,
+        carried_platform: Mention | None = None,
     ) -> Candidate:
         pre = low[max(0, n.start - 16) : n.start]
         post = low[n.end : n.end + 12]
@@ -388,7 +529,20 @@ class Extractor:
         ]
         if right_after:
             metric = right_after[0]
-        if unit in _UNIT_METRIC:
+        # "27 subway lines", "7席": the number counts something the vocabulary has no word
+        # for; a metric named elsewhere in the sentence is not what it counts.
+        counts_other = False
+        if unit is None and not right_after and not n.percent:
+            word = _NOUN_AFTER_EN.match(low[n.end : n.end + 30])
+            counts_other = bool(word and word.group(1) not in _NOT_A_NOUN)
+        if _COUNT_WORD_ZH.match(low[n.end : n.end + 4]):
+            counts_other = not any(
+                m.kind == "metric" and clause_start <= m.start and m.end <= n.start
+                for m in mentions
+            )
+        if counts_other:
+            metric = None
+        elif unit in _UNIT_METRIC:
             metric = Mention("metric", _UNIT_METRIC[unit], n.start, n.end)
         elif unit == "mini_programs" and (metric is None or metric.key in _METRIC_UNIT):
             metric = Mention(
@@ -405,7 +559,24 @@ class Extractor:
                 unit = "count"
 
         segment = _pick(mentions, "segment", n, 0, len(low), sentence_wide=True) or ctx.segment
-        platform = _pick(mentions, "platform", n, 0, len(low), sentence_wide=True) or ctx.platform
+        clause = low[clause_start:clause_end]
+        if _ALL_MARKETS.search(low[: n.start]) or _ALL_MARKETS.search(clause):
+            # "全行业小程序月活约9.6亿": all markets, unless the clause names one itself.
+            own_segment = _pick(mentions, "segment", n, clause_start, clause_end, False)
+            segment = own_segment if own_segment and not _ALL_MARKETS.search(clause) else None
+        # A platform comes from the part of the sentence the number is in (a ；/; ends it);
+        # one from earlier sentences only when this part goes on about it ("其中", "it").
+        part_start = max((m.end() for m in _PART_SPLIT.finditer(low, 0, n.start)), default=0)
+        nxt_part = _PART_SPLIT.search(low, n.end)
+        part_end = nxt_part.start() if nxt_part else len(low)
+        part = [m for m in mentions if part_start <= m.start and m.end <= part_end]
+        platform = _pick(part, "platform", n, clause_start, clause_end, sentence_wide=True)
+        if platform is None and part_start == 0 and _CONTINUES.match(low.lstrip()):
+            platform = carried_platform
+        if _joint_platforms(mentions, low, clause_start, clause_end) or _ALL_PLATFORMS.search(
+            clause
+        ):
+            platform = None  # "微信与支付宝乘车码用户合计约5.2亿": both platforms together
 
         window = low[max(0, n.start - 20) : n.end + 16]
         survey = bool(_SURVEY.search(window))
@@ -416,6 +587,8 @@ class Extractor:
         confidence += 0.1 if (n.scaled or n.value >= 100 or n.percent) else 0.0
         if not period:
             confidence -= 0.2
+        if counts_other:
+            confidence = min(confidence, 0.3)
         notes = []
         if survey:
             confidence, notes = 0.1, ["survey size"]
@@ -466,12 +639,23 @@ def _pick(
 
 
 def _growth_target(n: Number, figures: list[Candidate]) -> Candidate | None:
-    """A growth rate qualifies the figure before it ("2.83亿，环比增长42.2%"), else the next."""
-    before = [c for c in figures if c.end <= n.start and c.unit != "percent"]
+    """A growth rate qualifies the figure before it ("2.83亿，环比增长42.2%"), else the next;
+    never a figure it is compared against ("较上季度的2.96亿环比增长5.4%")."""
+    own = [c for c in figures if c.unit != "percent" and not c.reference]
+    before = [c for c in own if c.end <= n.start]
     if before:
         return before[-1]
-    after = [c for c in figures if c.start >= n.end and c.unit != "percent"]
+    after = [c for c in own if c.start >= n.end]
     return after[0] if after else None
+
+
+def _joint_platforms(mentions: list[Mention], low: str, lo: int, hi: int) -> bool:
+    """Two platforms named together for one figure in a clause ("WeChat and Alipay")."""
+    plats = [m for m in mentions if m.kind == "platform" and lo <= m.start and m.end <= hi]
+    for a, b in itertools.pairwise(plats):
+        if a.key != b.key and _PLATFORM_AND.fullmatch(low[a.end : b.start]):
+            return True
+    return False
 
 
 def dedupe(cands: list[Candidate]) -> list[Candidate]:
@@ -486,15 +670,35 @@ def dedupe(cands: list[Candidate]) -> list[Candidate]:
         for o in out:
             if (o.value, o.unit, o.period, o.qualifier) != (c.value, c.unit, c.period, c.qualifier):
                 continue
-            a, b = keys(o), keys(c)
-            if all(x is None or y is None or x == y for x, y in zip(a, b, strict=True)):
+            pairs = zip(
+                (o.metric, o.segment, o.platform), (c.metric, c.segment, c.platform), strict=True
+            )
+            if all(_same_key(x, y) for x, y in pairs):
                 same = o
                 break
         if same is None:
             out.append(c)
             continue
-        if sum(k is not None for k in keys(c)) > sum(k is not None for k in keys(same)):
+        longer_new = any(
+            x is not None and y is not None and x.new and y.new and len(y.key) > len(x.key)
+            for x, y in zip((same.segment, same.metric), (c.segment, c.metric), strict=True)
+        )
+        if longer_new or sum(k is not None for k in keys(c)) > sum(
+            k is not None for k in keys(same)
+        ):
             out[out.index(same)] = c
         elif same.stated_pct is None and c.stated_pct is not None:
             same.stated_pct = c.stated_pct
     return out
+
+
+def _same_key(x: Mention | None, y: Mention | None) -> bool:
+    """Keys that can name one figure: equal, one unknown, or two proposed new keys where one
+    is the end of the other (a table's "charging" and the text's "new energy vehicle
+    charging")."""
+    if x is None or y is None or x.key == y.key:
+        return True
+    if not (x.new and y.new):
+        return False
+    a, b = sorted((x.key, y.key), key=len)
+    return b.endswith("_" + a)

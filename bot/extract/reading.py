@@ -88,14 +88,43 @@ _MD_EMPHASIS = re.compile(r"(\*\*|__|\*|`)")
 _MD_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}")
 
 
+_TEXT_CELL_SPLIT = re.compile(r"\s*(?:\||\t|｜)\s*")
+
+
+def _is_table_line(line: str) -> bool:
+    """A line of a plain-text table: cells between | or tabs ("接入城市 | 超过260个")."""
+    return len([c for c in _TEXT_CELL_SPLIT.split(line.strip().strip("|｜")) if c]) >= 2
+
+
+def _text_lines(para: str, markdown: bool) -> list[str]:
+    """A paragraph's lines: markdown keeps them; plain text joins them into one, except the
+    lines of a table, which stay apart so no cell reads into the next row."""
+    lines = para.split("\n")
+    if markdown or not sum(_is_table_line(x) for x in lines) >= 2:
+        return lines if markdown else [para.replace("\n", " ")]
+    out: list[str] = []
+    prose: list[str] = []
+    for line in lines:
+        if _is_table_line(line):
+            if prose:
+                out.append(" ".join(prose))
+                prose = []
+            out.append("|" + "|".join(_TEXT_CELL_SPLIT.split(line.strip().strip("|｜"))) + "|")
+        else:
+            prose.append(line)
+    if prose:
+        out.append(" ".join(prose))
+    return out
+
+
 def _read_text(text: str, markdown: bool) -> Document:
     """Paragraphs are separated by blank lines; a short line alone is a heading."""
     blocks: list[Block] = []
     table: list[list[str]] = []
     for para in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
-        for line in para.split("\n") if markdown else [para.replace("\n", " ")]:
+        for line in _text_lines(para, markdown):
             line = line.strip()
-            if markdown and line.startswith("|"):
+            if line.startswith("|") and (markdown or line.endswith("|")):
                 if not _MD_TABLE_RULE.match(line):
                     table.append([c.strip() for c in line.strip("|").split("|")])
                 continue
@@ -134,13 +163,26 @@ def table_blocks(rows: list[list[str]], page: int | None = None) -> list[Block]:
     if len(rows) < 2:
         return [Block(" ".join(rows[0]), page)] if rows else []
     header, out = rows[0], []
+    rate = [bool(_RATE_HEADER.search(h)) for h in header]
     for row in rows[1:]:
         label = row[0] if row else ""
+        cells: list[str] = []
         for j, cell in enumerate(row[1:], start=1):
+            head = header[j] if j < len(header) else ""
+            if j < len(rate) and rate[j]:
+                # A QoQ/环比 column is the rate of the value to its left, not a figure.
+                if cell and cells:
+                    cells[-1] += f", {head} {cell}"
+                continue
             if cell:
-                head = header[j] if j < len(header) else ""
-                out.append(Block(f"{label} {head}: {cell}.", page))
+                cells.append(f"{label} {head}: {cell}")
+        out += [Block(f"{c}.", page) for c in cells]
     return out
+
+
+_RATE_HEADER = re.compile(
+    r"qoq|q/q|yoy|y/y|环比|同比|增长率|增速|增幅|growth|change|\bvs\.?\b", re.IGNORECASE
+)
 
 
 def _read_html(html: str) -> Document:
@@ -177,6 +219,8 @@ def _read_pdf(path: Path) -> Document:
             for t in tables:
                 rest = rest.outside_bbox(t.bbox)
             text = rest.extract_text() or ""
+            if not text.strip() and not tables:
+                text = _pdfium_text(path, number - 1)
             for para in _pdf_paragraphs(text):
                 blocks.append(Block(para, number, heading=_looks_like_heading(para)))
             for t in tables:
@@ -184,6 +228,20 @@ def _read_pdf(path: Path) -> Document:
     if not title and blocks:
         title = blocks[0].text
     return Document(blocks, title=title)
+
+
+def _pdfium_text(path: Path, index: int) -> str:
+    """A page's text by PDFium, for fonts pdfminer cannot map to characters: a CFF CJK font
+    whose encoding is an embedded CMap (as fpdf2 writes Noto Sans CJK) gives pdfminer no
+    characters at all, while its ToUnicode map gives PDFium the text."""
+    import pypdfium2  # installed with pdfplumber, which renders pages with it
+
+    pdf = pypdfium2.PdfDocument(str(path))
+    try:
+        textpage = pdf[index].get_textpage()
+        return textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n")
+    finally:
+        pdf.close()
 
 
 def _pdf_paragraphs(text: str) -> list[str]:

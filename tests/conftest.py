@@ -11,9 +11,12 @@ from bot.db import Store, open_store
 from tests.fake_bot_api import FakeBotApi
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A store path of its own, also set as MARKETBOT_DB for the CLI."""
+    """A store path of its own, also set as MARKETBOT_DB for the CLI.
+
+    Used by every test (autouse), so no test ever reads or writes the user's own store in
+    ~/.config/marketbot, and two test runs on one machine never share one."""
     path = tmp_path / "marketbot.db"
     monkeypatch.setenv("MARKETBOT_DB", str(path))
     return path

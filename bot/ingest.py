@@ -48,6 +48,10 @@ SOURCE_COLUMNS = {  # column in a facts file -> column of the sources table
     "source_article": "article",
     "source_url": "url",
 }
+# A curator's review column (from `marketbot extract`): an empty cell counts as yes, and
+# anything else that is neither yes nor no is refused rather than guessed.
+ACCEPT_YES = frozenset({"", "yes", "y", "true", "1", "是"})
+ACCEPT_NO = frozenset({"no", "n", "false", "0", "否"})
 SOURCE_IDENTITY = ("title", "publisher", "published")  # changing these needs --replace-source
 MAX_ERRORS_SHOWN = 20
 MAX_CONFLICTS_LISTED = 20
@@ -242,7 +246,7 @@ def validate(
         )
     skipped = 0
     if "accept" in df.columns:  # a curator's review column: "no" rows are left out
-        no = df["accept"].str.strip().str.lower() == "no"
+        no = df["accept"].str.strip().str.lower().isin(ACCEPT_NO)
         skipped = int(no.sum())
         df = df[~no]
     if df.empty:
@@ -252,6 +256,11 @@ def validate(
             df[col] = ""
     checks = _Checks(df)
     flag = checks.flag
+    if "accept" in df.columns:  # "n" or "nope" must not import a figure the curator rejected
+        flag(
+            ~df["accept"].str.strip().str.lower().isin(ACCEPT_YES),
+            lambda r: f"accept must be yes or no, not {r['accept']!r}",
+        )
 
     for col in ("metric", "segment", "source"):
         flag(df[col] == "", f"missing {col}")

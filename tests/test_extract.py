@@ -148,6 +148,82 @@ def test_chinese_report_numbers_qualifiers_and_new_keys(db_path, tmp_path) -> No
     assert all(r["accept"] == "no" for v, r in rows.items() if v == "1200")
 
 
+XLSX_COLUMNS = [  # the documented ingest columns, then the review and declaration columns
+    "metric",
+    "segment",
+    "platform",
+    "period",
+    "value",
+    "qualifier",
+    "unit",
+    "source",
+    "stated_pct",
+    "note",
+    "note_zh",
+    "accept",
+    "confidence",
+    "evidence",
+    "evidence_page",
+    "source_title",
+    "source_publisher",
+    "source_published",
+    "metric_en",
+    "metric_zh",
+    "segment_en",
+    "segment_zh",
+    "platform_en",
+    "platform_zh",
+]
+
+
+def test_xlsx_opens_and_round_trips_through_ingest(db_path, tmp_path) -> None:
+    import openpyxl
+
+    path = tmp_path / "report.txt"
+    path.write_text(CHINESE, encoding="utf-8")
+    out = tmp_path / "c.xlsx"
+    result = run("extract", str(path), "--xlsx", str(out), "--publisher", "星图研究院")
+    assert result.exit_code == 0, result.output
+    book = openpyxl.load_workbook(out)
+    assert book.sheetnames == ["facts"]
+    values = list(book["facts"].iter_rows(values_only=True))
+    assert list(values[0]) == XLSX_COLUMNS
+    rows = [dict(zip(XLSX_COLUMNS, v, strict=True)) for v in values[1:]]
+    by_value = {r["value"]: r for r in rows}
+    pan = by_value[301000000]  # numbers are numbers in the sheet
+    assert (pan["qualifier"], pan["period"], pan["stated_pct"], pan["accept"]) == (
+        "=",
+        "2019Q4",
+        6.4,
+        "yes",
+    )
+    assert "[３.０１亿]" in pan["evidence"]
+    assert {r["source_publisher"] for r in rows} == {"星图研究院"}
+    assert {r["source_published"] for r in rows} == {"2020-02-18"}
+    assert by_value[3000000]["segment_zh"] == "新能源汽车充电"
+    assert {r["accept"] for r in rows} <= {"yes", "no"}
+
+    # The curator accepts every complete row and turns one down; ingest takes the file as is.
+    ws = book["facts"]
+    col = {name: i + 1 for i, name in enumerate(XLSX_COLUMNS)}
+    for r in range(2, ws.max_row + 1):
+        complete = all(ws.cell(r, col[c]).value for c in ("metric", "segment", "period"))
+        ws.cell(r, col["accept"], "yes" if complete else "no")
+        if ws.cell(r, col["value"]).value == 27000:
+            ws.cell(r, col["accept"], "no")
+    book.save(out)
+    ing = run("ingest", str(out))
+    assert ing.exit_code == 0, ing.output
+    assert "4 rows — 4 added" in ing.output and "1 skipped" in ing.output
+    answer = json.loads(run("ask", "--json", "新能源汽车充电 用户 2019年第四季度").stdout)
+    assert answer["status"] == "answered"
+    fact = answer["facts"][0]
+    assert (fact["value"], fact["qualifier"], fact["period"]) == (3000000, ">", "2019Q4")
+    assert fact["source"]["publisher"] == "星图研究院"
+    dau = json.loads(run("ask", "--json", "aftermarket DAU 2019Q4").stdout)
+    assert dau["status"] == "not_found"  # the row turned down was not stored
+
+
 ENGLISH = """Q2 2020 Mini Program Report
 
 Released by Yunshan Data on August 3, 2020.

@@ -167,6 +167,31 @@ def test_declared_key_is_stored_with_names_and_askable_in_chinese(store_file, tm
         assert sorted(periods) == [("2019Q4",)]  # the accept=no row was left out
 
 
+def test_accept_other_than_yes_or_no_is_refused_not_imported(store_file, tmp_path) -> None:
+    """A curator who writes "n", 否 or "false" rejects the row; "nope" is refused, not read as yes."""
+    src = "UC report,UC,2020-01-05"
+    lines = [
+        f"{HEADER},{NEW_SRC},accept",
+        f"users,pan_auto,,2019Q4,5000000,=,users,uc,,,,{src},yes",
+        f"mau,pan_auto,,2019Q4,11,=,users,uc,,,,{src},n",
+        f"dau,pan_auto,,2019Q4,12,=,users,uc,,,,{src},否",
+        f"mau,aftermarket,,2019Q4,13,=,users,uc,,,,{src},FALSE",
+    ]
+    before = digest(store_file)
+    refused = run(
+        str(csv_file(tmp_path, [*lines, f"dau,aftermarket,,2019Q4,14,=,users,uc,,,,{src},nope"]))
+    )
+    assert refused.exit_code == 1
+    assert "row 6: accept must be yes or no, not 'nope'" in refused.output
+    assert digest(store_file) == before
+    result = run(str(csv_file(tmp_path, lines)))
+    assert result.exit_code == 0, result.output
+    assert "1 row — 1 added, 0 updated, 0 unchanged, 3 skipped" in result.output
+    with sqlite3.connect(store_file) as conn:
+        stored = conn.execute("SELECT value FROM facts WHERE source = 'uc'").fetchall()
+    assert stored == [(5000000,)]
+
+
 # -- 5. conflicting figures --------------------------------------------------------------------
 
 

@@ -1,5 +1,6 @@
 """Curators in a private chat: a report file → preview → Import / Import and announce / Cancel,
-and /teach, /forget and /unanswered (whose buttons teach a word).
+and /teach, /forget and /unanswered (whose buttons teach a word). Reports to extract figures
+from (PDF, HTML, text, DOCX) are handled in reports.py, registered here.
 
 Curators are the Telegram user ids in `MARKETBOT_CURATORS`. Pending previews live in memory
 and in a temporary folder only: a restart forgets them (their buttons then say "expired"), and
@@ -48,6 +49,7 @@ TEXT_MAX = 4000  # below Telegram's 4096, with room for the status line
 UNANSWERED_QUESTIONS = 10
 UNANSWERED_WORDS = 3
 KEY_CHOICES = 3
+EXTRACTIONS_AT_ONCE = 2  # each holds a CPU for seconds; the other core keeps answering
 
 NOT_CURATOR = (
     "Sorry, only the team's curators can add reports or teach me words. "
@@ -75,6 +77,9 @@ class CurateState:
     by_user: dict[int, str] = field(default_factory=dict)  # curator -> their preview id
     # /unanswered buttons: token -> (curator, word, kind, key); key "" is Skip
     choices: dict[str, tuple[int, str, str, str]] = field(default_factory=dict)
+    extracting: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(EXTRACTIONS_AT_ONCE)
+    )
 
     def drop(self, ident: str) -> Pending | None:
         found = self.pending.pop(ident, None)
@@ -124,8 +129,13 @@ def _cut(text: str) -> str:
 # -- uploads ------------------------------------------------------------------------------
 
 
-async def document_received(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A .csv/.xlsx file: refuse, or download, validate and show the preview with buttons."""
+async def admit_upload(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, limit: int, too_big_hint: str
+) -> None:
+    """Refuse (and stop) a file sent in a group, by a non-curator or over ``limit`` bytes.
+
+    Called before anything is downloaded, so a refused file is never fetched.
+    """
     message = update.effective_message
     document = message.document
     if not _private(update):
@@ -135,14 +145,24 @@ async def document_received(update: Update, context: ContextTypes.DEFAULT_TYPE) 
         await message.reply_text(NOT_CURATOR)
         log.info("upload refused: not a curator")
         raise ApplicationHandlerStop
-    limit = max_upload_bytes()
     if document.file_size and document.file_size > limit:
         await message.reply_text(
             f"{document.file_name}: {document.file_size / 2**20:.1f} MB is over the "
-            f"{limit / 2**20:.0f} MB limit for files sent to a bot. Split the file, or ingest it "
-            "on the server with marketbot ingest."
+            f"{limit / 2**20:.0f} MB limit for files sent to a bot. {too_big_hint}"
         )
         raise ApplicationHandlerStop
+
+
+async def document_received(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A .csv/.xlsx file: refuse, or download, validate and show the preview with buttons."""
+    message = update.effective_message
+    document = message.document
+    await admit_upload(
+        update,
+        context,
+        max_upload_bytes(),
+        "Split the file, or ingest it on the server with marketbot ingest.",
+    )
     cs = curate_state(context)
     cs.sweep()
     user_id = update.effective_user.id
@@ -425,6 +445,8 @@ async def preview_or_key(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 def add_curator_handlers(application: Application) -> None:
     """Register uploads, /teach, /forget, /unanswered and their buttons (before questions)."""
+    from .reports import report_documents, report_received  # reports builds on this module
+
     cs = CurateState()
     atexit.register(shutil.rmtree, cs.folder, ignore_errors=True)
     application.bot_data["curate"] = cs
@@ -432,6 +454,7 @@ def add_curator_handlers(application: Application) -> None:
     message = filters.UpdateType.MESSAGE
     handlers = [
         MessageHandler(message & reports, document_received),
+        MessageHandler(message & report_documents(), report_received),
         CommandHandler("teach", teach_command, filters=message),
         CommandHandler("forget", forget_command, filters=message),
         CommandHandler("unanswered", unanswered_command, filters=message),

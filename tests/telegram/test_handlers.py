@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
+import os
 import re
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +69,26 @@ async def start_bot(api: FakeBotApi, db: Path, **overrides) -> Running:
     await post_init(app)
     await app.start()
     await app.updater.start_polling(poll_interval=0, timeout=1)
+    await _deliverer_registered(db)
     return Running(api, app, store)
+
+
+async def _deliverer_registered(db: Path, timeout: float = 15.0) -> None:
+    """Wait until the bot's push deliverer has registered in the store (its one start-up
+    write), so a test that compares the store's bytes sees only what the test itself did."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            try:
+                found = conn.execute(
+                    "SELECT count(*) FROM deliverers WHERE pid = ?", (os.getpid(),)
+                ).fetchone()[0]
+            except sqlite3.OperationalError:  # the table is made by the deliverer itself
+                found = 0
+        if found:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the bot's push deliverer did not start")
 
 
 async def stop_bot(running: Running) -> None:

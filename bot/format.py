@@ -161,6 +161,7 @@ def answer_json(answer: Answer, text: str, *, has_chart: bool = False) -> dict:
             for n in answer.notes
         ],
         "available_periods": answer.available,
+        "missing": answer.missing,
         "text": text,
         "suggestions": answer.suggestions,
         "chart": has_chart,

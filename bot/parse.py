@@ -5,95 +5,180 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
 from .models import PeriodSpec, Query
-from .periods import PeriodError, find_periods
+from .periods import PERIOD_WORD_RE, PeriodError, find_periods, find_yoy, zh_numeral_years
 from .vocab import Term, Vocabulary, is_cjk, normalize
 
-MAX_QUESTION = 500  # characters considered; longer input is cut, never rejected
-FUZZY_CUTOFF = 84
+MAX_QUESTION = 4096  # Telegram's message limit; longer input is cut, never rejected
+# OSA (Damerau) edit distance allowed for a typo, by word length: short words only forgive a
+# swapped pair of letters ("dua" → "dau"), so "sale" never becomes "scale".
+_MAX_TYPO_DISTANCE = ((8, 2), (5, 1))
+_MIN_FUZZY_LEN = 3
+_FIX_CACHE_SIZE = 20_000
 
 # Emoji, symbols and punctuation carry no meaning here; keep / . ' - inside words.
 _NOISE_RE = re.compile(r"[^\w\s/.'\-\u4e00-\u9fff\u3400-\u4dbf]|_")
+_DASH_RE = re.compile(r"[\u2010-\u2015\u2212~\uff5e]")  # en/em dashes, minus, tildes: ranges
+_TAG_RE = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]{0,10}\s*/?>")  # pasted markup: <b>, </i>, <br/>
 _CJK_RUN_RE = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]+")
 _LATIN_WORD_RE = re.compile(r"[a-z0-9]+(?:['./][a-z0-9]+)*\.?")
+# Where one sentence of a long message ends: the question may be any of them.
+_SENTENCE_END_RE = re.compile(r"[!?。;]|\.(?=\s)")  # after NFKC: ！？； are !?;
+_CONTENT_KINDS = ("metric", "segment", "platform", "topic")
+
+Hit = tuple[int, Term]  # position in the text, term
 
 
-def _cjk_terms(text: str, vocab: Vocabulary) -> tuple[list[tuple[int, Term]], list[str]]:
+def _cjk_terms(text: str, vocab: Vocabulary) -> tuple[list[Hit], list[tuple[int, str]]]:
     """Longest-first dictionary match over CJK runs; leftovers are returned as unknown."""
-    found: list[tuple[int, Term]] = []
-    unknown: list[str] = []
+    found: list[Hit] = []
+    unknown: list[tuple[int, str]] = []
     for run in _CJK_RUN_RE.finditer(text):
-        s, i, leftover = run.group(0), 0, ""
+        s, i, leftover, at = run.group(0), 0, "", 0
         while i < len(s):
             for n in range(min(vocab.max_cjk, len(s) - i), 0, -1):
                 term = vocab.cjk.get(s[i : i + n])
                 if term:
                     if leftover:
-                        unknown.append(leftover)
+                        unknown.append((run.start() + at, leftover))
                         leftover = ""
-                    if term.kind != "filler":
-                        found.append((run.start() + i, term))
+                    found.append((run.start() + i, term))
                     i += n
                     break
             else:
+                if not leftover:
+                    at = i
                 leftover += s[i]
                 i += 1
         if leftover:
-            unknown.append(leftover)
+            unknown.append((run.start() + at, leftover))
     return found, unknown
 
 
-def _latin_terms(text: str, vocab: Vocabulary) -> tuple[list[tuple[int, Term]], list[str]]:
+def _latin_terms(text: str, vocab: Vocabulary) -> tuple[list[Hit], list[tuple[int, str]]]:
     """Correct typos word by word, then match the longest known phrases first."""
-    words = [(m.start(), m.group(0).rstrip(".")) for m in _LATIN_WORD_RE.finditer(text)]
-    fixed = [_corrected(w, vocab) for _, w in words]
-    found: list[tuple[int, Term]] = []
-    unknown: list[str] = []
+    words: list[tuple[int, str]] = []
+    for m in _LATIN_WORD_RE.finditer(text):
+        word = m.group(0).rstrip(".")
+        # A joined pair ("carcode") becomes its two known words, both at the pair's position.
+        words.extend((m.start(), w) for w in _corrected(word, vocab))
+    found: list[Hit] = []
+    unknown: list[tuple[int, str]] = []
     i = 0
     while i < len(words):
         for n in range(min(vocab.max_words, len(words) - i), 0, -1):
-            term = vocab.words.get(tuple(fixed[i : i + n]))
+            term = vocab.words.get(tuple(w for _, w in words[i : i + n]))
             if term:
-                if term.kind != "filler":
-                    found.append((words[i][0], term))
+                found.append((words[i][0], term))
                 i += n
                 break
         else:
-            if not words[i][1].isdigit():
-                unknown.append(words[i][1])
+            # Digits and single letters carry no meaning of their own ("b", "x", "2").
+            if not words[i][1].isdigit() and len(words[i][1]) > 1:
+                unknown.append(words[i])
             i += 1
     return found, unknown
 
 
-def _corrected(word: str, vocab: Vocabulary) -> str:
-    """The known word a typo most likely meant ("aftermaket" → "aftermarket"), else the word."""
-    if len(word) < 4 or word.isdigit() or word in vocab.known_words or (word,) in vocab.words:
-        return word
+def _max_distance(word: str) -> int:
+    for length, distance in _MAX_TYPO_DISTANCE:
+        if len(word) >= length:
+            return distance
+    return 1
+
+
+def _corrected(word: str, vocab: Vocabulary) -> tuple[str, ...]:
+    """The known word(s) a typo most likely meant ("aftermaket" → "aftermarket", "carcode" →
+    "car code"), else the word itself. Digit-only words are never "corrected"."""
+    if (
+        len(word) < _MIN_FUZZY_LEN
+        or word.isdigit()
+        or word in vocab.known_words
+        or (word,) in vocab.words
+    ):
+        return (word,)
+    cache = vocab.fix_cache
+    hit = cache.get(word)
+    if hit is None:
+        hit = _correct(word, vocab)
+        if len(cache) >= _FIX_CACHE_SIZE:
+            cache.clear()  # bounded: a flood of distinct junk words cannot grow memory
+        cache[word] = hit
+    return hit
+
+
+def _correct(word: str, vocab: Vocabulary) -> tuple[str, ...]:
     # A plural is the commonest slip: try the exact singular first.
     if word.endswith("s") and (word[:-1],) in vocab.words:
-        return word[:-1]
-    hit = process.extractOne(
-        word, vocab.fuzzy_choices, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF
-    )
-    return hit[0] if hit else word
+        return (word[:-1],)
+    if any(ch.isdigit() for ch in word):
+        return (word,)
+    limit = _max_distance(word)
+    choices = vocab.fuzzy_by_length
+    candidates = [
+        c for n in range(len(word) - limit, len(word) + limit + 1) for c in choices.get(n, ())
+    ]
+    hits = process.extract(word, candidates, scorer=OSA.distance, score_cutoff=limit, limit=2)
+    if hits:
+        best = hits[0]
+        tied = len(hits) > 1 and hits[1][1] == best[1]
+        # Short words: only a swapped pair of letters, never another word ("day" ≠ "dau").
+        short_ok = len(word) > 4 or sorted(best[0]) == sorted(word)
+        if not tied and short_ok:
+            return (best[0],)
+    # Two known words typed as one: "carcode", "ridecode".
+    for i in range(2, len(word) - 1):
+        left, right = word[:i], word[i:]
+        if (left, right) in vocab.words:
+            return (left, right)
+    return (word,)
 
 
 def _unique(items: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+def _prepare(text: str) -> str:
+    """Printable, NFKC, simplified Chinese, lower case, ranges with a plain hyphen, Chinese-
+    numeral years as digits; line breaks kept as sentence ends (。)."""
+    printable = "".join(
+        "。" if ch == "\n" else ch if ch.isprintable() else " " for ch in text[:MAX_QUESTION]
+    )
+    printable = _TAG_RE.sub(" ", printable)
+    return zh_numeral_years(normalize(_DASH_RE.sub("-", printable)))
+
+
+def clean(text: str) -> str:
+    """The form a question is read in: ``_prepare`` without emoji or punctuation."""
+    return _NOISE_RE.sub(" ", _prepare(text))
+
+
+def _segments(text: str) -> list[tuple[int, int]]:
+    """Sentence spans of ``text`` (start, end)."""
+    spans, start = [], 0
+    for m in _SENTENCE_END_RE.finditer(text):
+        spans.append((start, m.end()))
+        start = m.end()
+    spans.append((start, len(text)))
+    return spans
+
+
 def parse_question(text: str, vocab: Vocabulary, today: dt.date | None = None) -> Query:
-    """Turn a question into a Query; never raises, whatever the input."""
+    """Turn a question into a Query; never raises, whatever the input.
+
+    ``today`` resolves relative periods (last quarter, 去年); the real date when None.
+    """
     original = text if isinstance(text, str) else str(text)
-    clipped = original[:MAX_QUESTION]
-    lowered = normalize("".join(ch if ch.isprintable() else " " for ch in clipped))
-    lowered = _NOISE_RE.sub(" ", lowered)
+    prepared = _prepare(original)
+    lowered = _NOISE_RE.sub(" ", prepared)  # one character for one: positions stay valid
     lang = "zh" if any(is_cjk(c) for c in lowered) else "en"
     if not lowered.strip():
         return Query(text=original, lang=lang, error="empty")
 
+    yoy, lowered = find_yoy(lowered)
     try:
         found_periods, rest = find_periods(lowered, today)
     except PeriodError as e:
@@ -103,6 +188,36 @@ def parse_question(text: str, vocab: Vocabulary, today: dt.date | None = None) -
     # Periods are found first (they use hyphens: 2019-08); then "ride-code" is "ride code".
     latin_found, latin_unknown = _latin_terms(_CJK_RUN_RE.sub(" ", rest).replace("-", " "), vocab)
     terms = sorted(cjk_found + latin_found, key=lambda t: t[0])
+    unknown = sorted(latin_unknown + cjk_unknown)
+
+    # A long message: keep the sentences that name a metric, market, platform or topic (the
+    # question may be anywhere); greetings and chatter around it are not the question.
+    spans = _segments(prepared) if _SENTENCE_END_RE.search(prepared) else []
+    if len(spans) > 1:
+        has_content = [
+            any(a <= pos < b and t.kind in _CONTENT_KINDS for pos, t in terms) for a, b in spans
+        ]
+        # A fragment with nothing unknown in it ("Q3 2019?") still belongs to the question.
+        keep = [
+            (a, b)
+            for (a, b), content in zip(spans, has_content, strict=True)
+            if content or not any(a <= pos < b for pos, _ in unknown)
+        ]
+        if any(has_content):
+            inside = lambda pos: any(a <= pos < b for a, b in keep)  # noqa: E731
+            terms = [t for t in terms if inside(t[0])]
+            unknown = [u for u in unknown if inside(u[0])]
+            found_periods = [f for f in found_periods if inside(f.start)]
+
+    period_words = [
+        m.group(0)
+        for _, word in unknown
+        for m in [PERIOD_WORD_RE.search(word)]
+        if m and (m.start() == 0 or is_cjk(word[0]))
+    ]
+    if period_words:
+        # A period phrase that is not understood is named, never dropped.
+        return Query(text=original, lang=lang, error=f"period_word:{' '.join(period_words)}")
 
     by_kind: dict[str, list[str]] = {}
     for _, term in terms:
@@ -116,7 +231,13 @@ def parse_question(text: str, vocab: Vocabulary, today: dt.date | None = None) -
     platforms = _unique(by_kind.get("platform", []))
     segments = _unique(by_kind.get("segment", []))
     distinct_periods = list(dict.fromkeys(periods))
-    if len(distinct_periods) >= 2 or "series" in compare or any(p.kind == "year" for p in periods):
+    if yoy:
+        comparison = "yoy"
+    elif (
+        len(distinct_periods) >= 2
+        or "series" in compare
+        or any(p.kind in ("year", "half", "bare_half") for p in periods)
+    ):
         comparison = "periods"
     elif len(platforms) >= 2:
         comparison = "platforms"
@@ -143,7 +264,7 @@ def parse_question(text: str, vocab: Vocabulary, today: dt.date | None = None) -
         topic=topics[0] if topics else None,
         lang=lang,
         want_chart="chart" in by_kind.get("intent", []),
-        unknown=_unique([u for u in latin_unknown + cjk_unknown if u]),
+        unknown=_unique([u for _, u in unknown if u]),
     )
 
 

@@ -13,6 +13,8 @@ from functools import cache
 from pathlib import Path
 from typing import NamedTuple
 
+import opencc
+
 from .models import Lang
 
 # Kinds a phrase can stand for. "filler" words are known to carry no meaning.
@@ -33,11 +35,25 @@ class Term(NamedTuple):
 
 
 _SPACE_RE = re.compile(r"\s+")
+_CJK_RE = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
+
+
+@cache
+def _t2s() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    """Traditional Chinese as simplified (泛汽車 → 泛汽车); text without CJK is returned as is."""
+    if not _CJK_RE.search(text):
+        return text
+    return _t2s().convert(text)
 
 
 def normalize(text: str) -> str:
-    """NFKC, lower case, one space between words: the form phrases are matched in."""
-    return _SPACE_RE.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
+    """NFKC, simplified Chinese, lower case, one space between words: the form phrases are
+    matched in."""
+    return _SPACE_RE.sub(" ", to_simplified(unicodedata.normalize("NFKC", text)).lower()).strip()
 
 
 def is_cjk(ch: str) -> bool:
@@ -55,6 +71,8 @@ class Vocabulary:
     max_words: int = 1
     max_cjk: int = 1
     fuzzy_choices: list[str] = field(default_factory=list)  # known latin words worth fuzzing
+    fuzzy_by_length: dict[int, list[str]] = field(default_factory=dict)  # the same, by length
+    fix_cache: dict[str, tuple[str, ...]] = field(default_factory=dict)  # typo → correction
 
     def add(self, kind: str, key: str, phrase: str) -> None:
         phrase = normalize(phrase).replace("-", " ")  # "pan-car" and "pan car" are one phrase
@@ -72,9 +90,11 @@ class Vocabulary:
         self.max_words = max(self.max_words, len(words))
         # Typos are corrected word by word towards words long enough to tell apart.
         for word in words:
-            if len(word) >= 4 and not word.isdigit() and word not in self.known_words:
+            if len(word) >= 3 and not word.isdigit() and word not in self.known_words:
                 self.known_words.add(word)
                 self.fuzzy_choices.append(word)
+                self.fuzzy_by_length.setdefault(len(word), []).append(word)
+        self.fix_cache.clear()
 
     def add_key(self, kind: str, key: str) -> None:
         """Make a stored key askable by its own name (``used_car`` as "used car")."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import re
 
@@ -9,7 +10,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from .models import PeriodSpec, Query
-from .periods import PERIOD_WORD_RE, PeriodError, find_periods, find_yoy, zh_numeral_years
+from .periods import PERIOD_WORD_RE, Found, PeriodError, find_periods, find_yoy, zh_numeral_years
 from .vocab import Term, Vocabulary, is_cjk, normalize
 
 MAX_QUESTION = 4096  # Telegram's message limit; longer input is cut, never rejected
@@ -39,7 +40,9 @@ def _cjk_terms(text: str, vocab: Vocabulary) -> tuple[list[Hit], list[tuple[int,
     for run in _CJK_RUN_RE.finditer(text):
         s, i, leftover, at = run.group(0), 0, "", 0
         while i < len(s):
-            for n in range(min(vocab.max_cjk, len(s) - i), 0, -1):
+            for n in vocab.cjk_lengths.get(s[i], ()):
+                if n > len(s) - i:
+                    continue
                 term = vocab.cjk.get(s[i : i + n])
                 if term:
                     if leftover:
@@ -63,14 +66,22 @@ def _latin_terms(text: str, vocab: Vocabulary) -> tuple[list[Hit], list[tuple[in
     words: list[tuple[int, str]] = []
     for m in _LATIN_WORD_RE.finditer(text):
         word = m.group(0).rstrip(".")
-        # A joined pair ("carcode") becomes its two known words, both at the pair's position.
-        words.extend((m.start(), w) for w in _corrected(word, vocab))
+        fixed = _corrected(word, vocab)
+        if len(fixed) == 1:
+            words.append((m.start(), fixed[0]))
+        else:  # a joined pair ("carcode") becomes its two words, both at the pair's position
+            words.extend((m.start(), w) for w in fixed)
     found: list[Hit] = []
     unknown: list[tuple[int, str]] = []
     i = 0
+    phrases = vocab.words
+    lengths = vocab.latin_lengths
     while i < len(words):
-        for n in range(min(vocab.max_words, len(words) - i), 0, -1):
-            term = vocab.words.get(tuple(w for _, w in words[i : i + n]))
+        # Only the lengths of phrases that start with this word are worth a look.
+        for n in lengths.get(words[i][1], ()):
+            if n > len(words) - i:
+                continue
+            term = phrases.get(tuple(w for _, w in words[i : i + n]))
             if term:
                 found.append((words[i][0], term))
                 i += n
@@ -144,9 +155,9 @@ def _unique(items: list[str]) -> tuple[str, ...]:
 def _prepare(text: str) -> str:
     """Printable, NFKC, simplified Chinese, lower case, ranges with a plain hyphen, Chinese-
     numeral years as digits; line breaks kept as sentence ends (。)."""
-    printable = "".join(
-        "。" if ch == "\n" else ch if ch.isprintable() else " " for ch in text[:MAX_QUESTION]
-    )
+    printable = text[:MAX_QUESTION].replace("\n", "。")
+    if not printable.isprintable():
+        printable = "".join(ch if ch.isprintable() else " " for ch in printable)
     printable = _TAG_RE.sub(" ", printable)
     return zh_numeral_years(normalize(_DASH_RE.sub("-", printable)))
 
@@ -166,6 +177,47 @@ def _segments(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _spaces(m: re.Match) -> str:
+    return " " * len(m.group(0))
+
+
+def _terms(text: str, vocab: Vocabulary) -> tuple[list[Hit], list[tuple[int, str]]]:
+    """Known phrases and unknown words of ``text``, each with its position."""
+    cjk_found, cjk_unknown = _cjk_terms(text, vocab)
+    # Periods are found first (they use hyphens: 2019-08); then "ride-code" is "ride code".
+    latin = _CJK_RUN_RE.sub(_spaces, text).replace("-", " ")  # same length: positions hold
+    latin_found, latin_unknown = _latin_terms(latin, vocab)
+    return sorted(cjk_found + latin_found), sorted(latin_unknown + cjk_unknown)
+
+
+def _question_sentences(
+    spans: list[tuple[int, int]],
+    terms: list[Hit],
+    unknown: list[tuple[int, str]],
+    periods: list[Found],
+) -> tuple[list[Hit], list[tuple[int, str]], list[Found]]:
+    """Keep what lies in the sentences that make the question: those naming something the
+    store knows, and fragments with nothing unknown in them ("Q3 2019?"). All of it when no
+    sentence names anything."""
+    starts = [a for a, _ in spans]
+    content = [False] * len(spans)
+    chatter = [False] * len(spans)
+    for pos, term in terms:
+        if term.kind in _CONTENT_KINDS:
+            content[bisect.bisect_right(starts, pos) - 1] = True
+    if not any(content):
+        return terms, unknown, periods
+    for pos, _ in unknown:
+        chatter[bisect.bisect_right(starts, pos) - 1] = True
+    keep = [c or not x for c, x in zip(content, chatter, strict=True)]
+    inside = lambda pos: keep[bisect.bisect_right(starts, pos) - 1]  # noqa: E731
+    return (
+        [t for t in terms if inside(t[0])],
+        [u for u in unknown if inside(u[0])],
+        [f for f in periods if inside(f.start)],
+    )
+
+
 def parse_question(text: str, vocab: Vocabulary, today: dt.date | None = None) -> Query:
     """Turn a question into a Query; never raises, whatever the input.
 
@@ -174,7 +226,7 @@ def parse_question(text: str, vocab: Vocabulary, today: dt.date | None = None) -
     original = text if isinstance(text, str) else str(text)
     prepared = _prepare(original)
     lowered = _NOISE_RE.sub(" ", prepared)  # one character for one: positions stay valid
-    lang = "zh" if any(is_cjk(c) for c in lowered) else "en"
+    lang = "zh" if _CJK_RUN_RE.search(lowered) else "en"
     if not lowered.strip():
         return Query(text=original, lang=lang, error="empty")
 
@@ -183,31 +235,12 @@ def parse_question(text: str, vocab: Vocabulary, today: dt.date | None = None) -
         found_periods, rest = find_periods(lowered, today)
     except PeriodError as e:
         return Query(text=original, lang=lang, error=f"period:{e}")
-
-    cjk_found, cjk_unknown = _cjk_terms(rest, vocab)
-    # Periods are found first (they use hyphens: 2019-08); then "ride-code" is "ride code".
-    latin_found, latin_unknown = _latin_terms(_CJK_RUN_RE.sub(" ", rest).replace("-", " "), vocab)
-    terms = sorted(cjk_found + latin_found, key=lambda t: t[0])
-    unknown = sorted(latin_unknown + cjk_unknown)
-
+    terms, unknown = _terms(rest, vocab)
     # A long message: keep the sentences that name a metric, market, platform or topic (the
     # question may be anywhere); greetings and chatter around it are not the question.
     spans = _segments(prepared) if _SENTENCE_END_RE.search(prepared) else []
     if len(spans) > 1:
-        has_content = [
-            any(a <= pos < b and t.kind in _CONTENT_KINDS for pos, t in terms) for a, b in spans
-        ]
-        # A fragment with nothing unknown in it ("Q3 2019?") still belongs to the question.
-        keep = [
-            (a, b)
-            for (a, b), content in zip(spans, has_content, strict=True)
-            if content or not any(a <= pos < b for pos, _ in unknown)
-        ]
-        if any(has_content):
-            inside = lambda pos: any(a <= pos < b for a, b in keep)  # noqa: E731
-            terms = [t for t in terms if inside(t[0])]
-            unknown = [u for u in unknown if inside(u[0])]
-            found_periods = [f for f in found_periods if inside(f.start)]
+        terms, unknown, found_periods = _question_sentences(spans, terms, unknown, found_periods)
 
     period_words = [
         m.group(0)

@@ -73,6 +73,10 @@ class Vocabulary:
     fuzzy_choices: list[str] = field(default_factory=list)  # known latin words worth fuzzing
     fuzzy_by_length: dict[int, list[str]] = field(default_factory=dict)  # the same, by length
     fix_cache: dict[str, tuple[str, ...]] = field(default_factory=dict)  # typo → correction
+    # Phrase lengths by first word / first character, longest first: the matcher tries only
+    # these, which keeps a 4,096-character message fast.
+    latin_lengths: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    cjk_lengths: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def add(self, kind: str, key: str, phrase: str) -> None:
         phrase = normalize(phrase).replace("-", " ")  # "pan-car" and "pan car" are one phrase
@@ -82,12 +86,14 @@ class Vocabulary:
         if any(is_cjk(c) for c in phrase):
             self.cjk.setdefault(phrase, term)
             self.max_cjk = max(self.max_cjk, len(phrase))
+            _add_length(self.cjk_lengths, phrase[0], len(phrase))
             return
         words = tuple(tokenize_latin(phrase))
         if not words:
             return
         self.words.setdefault(words, term)
         self.max_words = max(self.max_words, len(words))
+        _add_length(self.latin_lengths, words[0], len(words))
         # Typos are corrected word by word towards words long enough to tell apart.
         for word in words:
             if len(word) >= 3 and not word.isdigit() and word not in self.known_words:
@@ -110,6 +116,10 @@ class Vocabulary:
             if name or kind == "unit":
                 return name
         return key.replace("_", " ")
+
+
+def _add_length(lengths: dict[str, tuple[int, ...]], first: str, n: int) -> None:
+    lengths[first] = tuple(sorted({*lengths.get(first, ()), n}, reverse=True))
 
 
 _LATIN_TOKEN_RE = re.compile(r"[a-z0-9]+(?:['./-][a-z0-9]+)*\.?")

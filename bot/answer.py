@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 
 from rapidfuzz import fuzz, process
 
@@ -120,13 +121,22 @@ def _side_text(store: Store, side: dict, lang: Lang) -> str:
         if x
     )
     what = v.label("metric", side["metric"], lang, short=True) if side["metric"] else ""
-    when = side["period"] or ""
-    if len(when) == 6 and when[4] == "Q":
-        when = Period.parse(when).human(lang)
+    when = _period_text(side["period"] or "", lang)
     if lang == "zh":
         return f"{who}{when}：没有{what}数据"
     head = ", ".join(x for x in (who, when) if x)
     return f"{head}: no {what + ' ' if what else ''}figure in the store"
+
+
+def _period_text(label: str, lang: Lang) -> str:
+    """A --json period label in words: 2019Q1 → Q1 2019, 2019H1 → H1 2019 / 2019年上半年."""
+    m = re.fullmatch(r"(\d{4})([QH])([1-4])", label)
+    if not m:
+        return label
+    year, kind, n = int(m.group(1)), m.group(2), int(m.group(3))
+    if kind == "Q":
+        return Period(year, n).human(lang)
+    return PeriodSpec("half", year, n).describe(lang)
 
 
 def _missing_dimensions(query: Query, keys: list[Key]) -> list[dict]:
@@ -242,7 +252,7 @@ def _figures(query: Query, store: Store, keys: list[Key]) -> Answer:
             chosen.extend(got)
             lacking.extend(p.label for p in absent)
             if not got and not absent:
-                lacking.append(spec.describe(lang))
+                lacking.append(spec.label)
         chosen = sorted(set(chosen))
         if query.comparison == "yoy":
             targets = chosen or ([] if query.periods else avail[key][-1:])

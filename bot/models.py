@@ -121,6 +121,21 @@ class PeriodSpec(NamedTuple):
             return (2 * h - 1, 2 * h)
         return (1, 2, 3, 4)
 
+    @property
+    def label(self) -> str:
+        """Language-free form for --json: 2019Q1, Q1, 2019H1, H1, 2019, all, latest."""
+        if self.kind == "quarter":
+            return f"{self.year}Q{self.quarter}"
+        if self.kind == "bare_quarter":
+            return f"Q{self.quarter}"
+        if self.kind == "half":
+            return f"{self.year}H{self.quarter}"
+        if self.kind == "bare_half":
+            return f"H{self.quarter}"
+        if self.kind == "year":
+            return str(self.year)
+        return self.kind
+
     def _plain(self, lang: Lang) -> str:
         if self.kind == "quarter" and self.year and self.quarter:
             return Period(self.year, self.quarter).human(lang)

@@ -27,7 +27,7 @@ _TAG_RE = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]{0,10}\s*/?>")  # pasted markup: <b
 _CJK_RUN_RE = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]+")
 _LATIN_WORD_RE = re.compile(r"[a-z0-9]+(?:['./][a-z0-9]+)*\.?")
 # Where one sentence of a long message ends: the question may be any of them.
-_SENTENCE_END_RE = re.compile(r"[!?。;]|\.(?=\s)")  # after NFKC: ！？； are !?;
+_SENTENCE_END_RE = re.compile(r"[!?。;:]|\.(?=\s)")  # after NFKC: ！？；： are !?;:
 _CONTENT_KINDS = ("metric", "segment", "platform", "topic")
 
 Hit = tuple[int, Term]  # position in the text, term

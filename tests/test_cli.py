@@ -1,6 +1,7 @@
 """The `marketbot` CLI through click's runner and through the installed command."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -118,3 +119,61 @@ def test_ask_chart_writes_a_png(db_path, tmp_path) -> None:
     result = CliRunner().invoke(cli, ["ask", "--chart", str(single), "aftermarket DAU Q3"])
     assert result.exit_code == 0 and not single.exists()
     assert "no chart for this answer" in result.output
+
+
+TRICKY_SOURCE = 'R&D <Q4> "Report"'
+TRICKY_CSV = (
+    "metric,segment,platform,period,value,qualifier,unit,source,stated_pct,note,note_zh,"
+    "source_title,source_title_zh,source_publisher,source_published\n"
+    'users,pan_auto,,2019Q4,283456789,=,users,rd,,"<b>net</b> & gross","<b>净</b>&毛",'
+    '"R&D <Q4> ""Report""","R&D <Q4> ""报告""","A&B <Research>",2020-02-01\n'
+)
+
+
+def test_json_has_missing_sides_and_exact_values(db_path, tmp_path) -> None:
+    obj = json.loads(run("ask", "--json", "wechat provinces vs alipay provinces").output)
+    assert obj["status"] == "answered"
+    assert [f["platform"] for f in obj["facts"]] == ["wechat"]
+    assert obj["missing"] == [
+        {"metric": "provinces", "segment": "ride_code", "platform": "alipay", "period": None}
+    ]
+    assert "Alipay: no provinces figure" in obj["text"]
+    half = json.loads(run("ask", "--json", "pan-auto users H1 2019").output)
+    assert half["missing"] == [
+        {"metric": "users", "segment": "pan_auto", "platform": None, "period": "2019Q1"}
+    ]
+    csv = tmp_path / "tricky.csv"
+    csv.write_text(TRICKY_CSV, encoding="utf-8")
+    assert run("ingest", str(csv)).exit_code == 0
+    exact = json.loads(run("ask", "--json", "pan-auto users Q4 2019").output)
+    assert exact["facts"][0]["value"] == 283456789  # never 283460000
+    assert "283,456,789" in exact["text"]
+
+
+def test_ingested_markup_is_text_in_cli_and_escaped_in_html(db_path, tmp_path) -> None:
+    from bot.answer import ask
+    from bot.db import open_store
+    from bot.format import render_text
+
+    csv = tmp_path / "tricky.csv"
+    csv.write_text(TRICKY_CSV, encoding="utf-8")
+    assert run("ingest", str(csv)).exit_code == 0
+    out = run("ask", "pan-auto users Q4 2019").output
+    assert TRICKY_SOURCE in out and "A&B <Research>" in out and "<b>net</b> & gross" in out
+
+    store = open_store(db_path)
+    try:
+        for question, lang_title in (
+            ("pan-auto users Q4 2019", 'R&amp;D &lt;Q4&gt; "Report"'),
+            ("泛汽车用户 2019年第四季度", 'R&amp;D &lt;Q4&gt; "报告"'),
+            ("pan-auto users Q3 vs Q4 2019", 'R&amp;D &lt;Q4&gt; "Report"'),
+        ):
+            html = render_text(ask(question, store), store.vocabulary, html=True)
+            assert lang_title in html, html
+            assert "A&amp;B &lt;Research&gt;" in html
+            assert "&lt;b&gt;" in html  # the note's markup is shown, not applied
+            tags = set(re.findall(r"<[^>]*>", html))
+            assert tags <= {"<b>", "</b>", "<i>", "</i>"}, tags
+            assert not re.search(r"&(?!(lt|gt|amp|quot);)", html), html
+    finally:
+        store.close()

@@ -154,7 +154,9 @@ def test_chinese_relative_periods(fresh_db, question: str, today: dt.date, expec
     assert "未指定时间" not in text(a, fresh_db)
 
 
-@pytest.mark.parametrize("question", ["aftermarket MAU yoy", "后市场月活 同比", "aftermarket MAU vs year-ago"])
+@pytest.mark.parametrize(
+    "question", ["aftermarket MAU yoy", "后市场月活 同比", "aftermarket MAU vs year-ago"]
+)
 def test_yoy_without_the_year_ago_quarter_computes_no_change(fresh_db, question: str) -> None:
     a = ask(question, fresh_db, today=TODAY)
     assert a.status == "answered"

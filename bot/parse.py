@@ -10,8 +10,8 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from .models import PeriodSpec, Query
-from .periods import PERIOD_WORD_RE, Found, PeriodError, find_periods, find_yoy, zh_numeral_years
-from .vocab import Term, Vocabulary, is_cjk, normalize
+from .periods import PERIOD_WORD_RE, Found, PeriodError, find_all, zh_numeral_years
+from .vocab import CONTENT_KINDS, Term, Vocabulary, is_cjk, normalize
 
 MAX_QUESTION = 4096  # Telegram's message limit; longer input is cut, never rejected
 # OSA (Damerau) edit distance allowed for a typo, by word length: short words only forgive a
@@ -28,7 +28,9 @@ _CJK_RUN_RE = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]+")
 _LATIN_WORD_RE = re.compile(r"[a-z0-9]+(?:['./][a-z0-9]+)*\.?")
 # Where one sentence of a long message ends: the question may be any of them.
 _SENTENCE_END_RE = re.compile(r"[!?。;:]|\.(?=\s)")  # after NFKC: ！？；： are !?;:
-_CONTENT_KINDS = ("metric", "segment", "platform", "topic")
+_CONTENT_KINDS = CONTENT_KINDS
+_LONG_MESSAGE = 280  # characters: beyond this, sentences are screened before parsing
+_FRAGMENT_WORDS = 3  # a sentence this short ("Q3 2019?") may complete the question
 
 Hit = tuple[int, Term]  # position in the text, term
 
@@ -218,6 +220,25 @@ def _question_sentences(
     )
 
 
+def _screened(prepared: str, lowered: str, vocab: Vocabulary) -> str:
+    """A long message cut down to the sentences that may hold the question: those with a word
+    the store knows, and short fragments such as "Q3 2019?". All of it when none has one."""
+    spans = _segments(prepared)
+    if len(spans) < 2:
+        return lowered
+    # A sentence said twice asks nothing new: each distinct one is read once.
+    sentences = dict.fromkeys(" ".join(lowered[a:b].split()) for a, b in spans)
+    keep = [
+        text
+        for text in sentences
+        if text and (vocab.screen(text) or len(text.split()) <= _FRAGMENT_WORDS)
+    ]
+    if not any(vocab.screen(part) for part in keep):
+        return lowered
+    # Kept sentences stay sentences: the later, exact sentence check needs their ends.
+    return " 。 ".join(keep)
+
+
 def parse_question(text: str, vocab: Vocabulary, today: dt.date | None = None) -> Query:
     """Turn a question into a Query; never raises, whatever the input.
 
@@ -230,15 +251,17 @@ def parse_question(text: str, vocab: Vocabulary, today: dt.date | None = None) -
     if not lowered.strip():
         return Query(text=original, lang=lang, error="empty")
 
-    yoy, lowered = find_yoy(lowered)
+    marks = prepared  # where sentences end, position for position with ``lowered``
+    if len(lowered) > _LONG_MESSAGE:
+        lowered = marks = _screened(prepared, lowered, vocab)
     try:
-        found_periods, rest = find_periods(lowered, today)
+        yoy, found_periods, rest = find_all(lowered, today)
     except PeriodError as e:
         return Query(text=original, lang=lang, error=f"period:{e}")
     terms, unknown = _terms(rest, vocab)
     # A long message: keep the sentences that name a metric, market, platform or topic (the
     # question may be anywhere); greetings and chatter around it are not the question.
-    spans = _segments(prepared) if _SENTENCE_END_RE.search(prepared) else []
+    spans = _segments(marks) if _SENTENCE_END_RE.search(marks) else []
     if len(spans) > 1:
         terms, unknown, found_periods = _question_sentences(spans, terms, unknown, found_periods)
 

@@ -422,3 +422,39 @@ PERIOD_WORD_RE = re.compile(
     rf"beginning|early|late|ago|fy\d*|ytd|h\d|q\d+|{_MONTHS.replace('may|', '')})(?![a-z])"
     r"|季度?|半年|年初|年底|年末|年中|月(?!活)|同期|上月|本月"
 )
+
+
+# Every period phrase holds one of these; long messages are read only around them.
+_ANCHOR_RE = re.compile(
+    rf"\d|(?<![a-z])(?:quarters?|qtr|half|year|yoy|y/y|y-o-y|same|beginning|start|early|end|late"
+    rf"|close|{_MONTHS})(?![a-z])|[季年月〇零]|同比|同期"
+)
+_WINDOW = 48  # characters kept on each side of an anchor: longer than any period phrase
+_SHORT = 2 * _WINDOW + 40  # below this, the whole text is read directly
+
+
+def find_all(text: str, today: dt.date | None = None) -> tuple[bool, list[Found], str]:
+    """``find_yoy`` then ``find_periods``, reading a long text only in windows around the
+    words every period phrase holds, so a 4,096-character message costs little more than a
+    short one. Positions refer to ``text``; the returned text has the phrases blanked."""
+    if len(text) <= _SHORT:
+        yoy, rest = find_yoy(text)
+        found, rest = find_periods(rest, today)
+        return yoy, found, rest
+    windows: list[list[int]] = []
+    for m in _ANCHOR_RE.finditer(text):
+        a, b = max(0, m.start() - _WINDOW), min(len(text), m.end() + _WINDOW)
+        if windows and a <= windows[-1][1]:
+            windows[-1][1] = b
+        else:
+            windows.append([a, b])
+    yoy, found, parts, last = False, [], [], 0
+    for a, b in windows:
+        hit, sub = find_yoy(text[a:b])
+        sub_found, sub = find_periods(sub, today)
+        yoy = yoy or hit
+        found.extend(f._replace(start=f.start + a, end=f.end + a) for f in sub_found)
+        parts.extend((text[last:a], sub))
+        last = b
+    parts.append(text[last:])
+    return yoy, found, "".join(parts)

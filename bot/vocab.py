@@ -18,6 +18,7 @@ import opencc
 from .models import Lang
 
 # Kinds a phrase can stand for. "filler" words are known to carry no meaning.
+CONTENT_KINDS = ("metric", "segment", "platform", "topic")
 KINDS = ("metric", "segment", "platform", "topic", "compare", "intent", "lang", "period", "filler")
 
 
@@ -77,13 +78,22 @@ class Vocabulary:
     # these, which keeps a 4,096-character message fast.
     latin_lengths: dict[str, tuple[int, ...]] = field(default_factory=dict)
     cjk_lengths: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # Words and CJK phrases that name a metric, market, platform or topic: a cheap screen for
+    # the sentences of a long message that may hold the question.
+    content_words: set[str] = field(default_factory=set)
+    cjk_content: set[str] = field(default_factory=set)
+    _cjk_screen: re.Pattern | None = None
 
     def add(self, kind: str, key: str, phrase: str) -> None:
         phrase = normalize(phrase).replace("-", " ")  # "pan-car" and "pan car" are one phrase
         if not phrase:
             return
         term = Term(kind, key)
+        content = kind in CONTENT_KINDS
         if any(is_cjk(c) for c in phrase):
+            if content:
+                self.cjk_content.add(phrase)
+                self._cjk_screen = None
             self.cjk.setdefault(phrase, term)
             self.max_cjk = max(self.max_cjk, len(phrase))
             _add_length(self.cjk_lengths, phrase[0], len(phrase))
@@ -94,6 +104,8 @@ class Vocabulary:
         self.words.setdefault(words, term)
         self.max_words = max(self.max_words, len(words))
         _add_length(self.latin_lengths, words[0], len(words))
+        if content:
+            self.content_words.update(w for w in words if len(w) > 2 and not w.isdigit())
         # Typos are corrected word by word towards words long enough to tell apart.
         for word in words:
             if len(word) >= 3 and not word.isdigit() and word not in self.known_words:
@@ -101,6 +113,18 @@ class Vocabulary:
                 self.fuzzy_choices.append(word)
                 self.fuzzy_by_length.setdefault(len(word), []).append(word)
         self.fix_cache.clear()
+
+    def screen(self, text: str) -> bool:
+        """Whether ``text`` may name something the store knows (fast, exact words only)."""
+        if not self.content_words.isdisjoint(text.split()):
+            return True
+        if _CJK_RE.search(text) is None:
+            return False
+        if self._cjk_screen is None:
+            # Longest first, so the alternation tries 泛汽车行业 before 泛汽车.
+            phrases = sorted(self.cjk_content, key=len, reverse=True)
+            self._cjk_screen = re.compile("|".join(map(re.escape, phrases)) or "(?!)")
+        return self._cjk_screen.search(text) is not None
 
     def add_key(self, kind: str, key: str) -> None:
         """Make a stored key askable by its own name (``used_car`` as "used car")."""

@@ -1,0 +1,161 @@
+"""Reply paths the edge tests do not reach: report text (topics), invalid questions in both
+languages, follow-ups. Written to kill mutants the mutation run found alive (scripts/mutation.sh)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from bot.answer import ask
+from bot.format import render_text
+from bot.models import PeriodSpec
+from bot.parse import merge_followup, parse_question
+
+TODAY = dt.date(2026, 11, 26)
+
+
+def test_topic_text_for_a_quarter_and_for_a_missing_one(fresh_db) -> None:
+    a = ask("aftermarket characteristics Q3 2019", fresh_db, today=TODAY)
+    assert a.status == "answered" and [n.ordinal for n in a.notes] == [1, 2, 3]
+    assert {n.period.label for n in a.notes} == {"2019Q3"}
+    reply = render_text(a, fresh_db.vocabulary)
+    assert reply.startswith("Automotive aftermarket mini programs: characteristics (Q3 2019)")
+    assert "1. Industry concentration is low" in reply
+
+    none = ask("aftermarket characteristics Q2 2019", fresh_db, today=TODAY)
+    assert none.status == "not_found" and not none.notes
+    assert none.message == "The store has no report text on that."
+    assert none.suggestions  # something it can answer instead
+    zh = ask("乘车码 特点", fresh_db, today=TODAY)
+    assert zh.status == "not_found" and zh.message == "没有相关的报告内容。"
+    assert render_text(zh, fresh_db.vocabulary).startswith("没有相关的报告内容。")
+
+
+def test_topic_in_chinese_uses_the_chinese_text(fresh_db) -> None:
+    a = ask("后市场 特点", fresh_db, today=TODAY)
+    reply = render_text(a, fresh_db.vocabulary)
+    assert reply.startswith("汽车后市场小程序：特点 (2019年第三季度)")
+    assert "1. 行业集中度不高" in reply
+
+
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [
+        ("   ", "Ask me about a market figure, e.g. “aftermarket DAU Q3”."),
+        ("aftermarket DAU Q5", "“Q5” is not a valid period"),
+        ("后市场日活 第五季度", "“Q5”不是有效的时间"),
+        ("aftermarket DAU aug-oct 2019", "a month range must be a whole quarter, half or year"),
+        ("后市场日活 季度", "无法识别时间“季度”"),
+        ("aftermarket DAU mid 2019", "I couldn't read “mid” as a period."),
+    ],
+)
+def test_invalid_messages(fresh_db, question: str, message: str) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "invalid" and not a.facts
+    assert message in a.message, a.message
+    if question.strip():
+        assert a.suggestions
+
+
+def test_nonsense_names_its_words_and_hints(fresh_db) -> None:
+    a = ask("purple elephants dancing", fresh_db, today=TODAY)
+    assert a.status == "invalid"
+    assert a.message.startswith("I couldn't find a metric or market in that.")
+    assert "“purple”" in a.message and "“elephants”" in a.message
+    zh = ask("紫色大象跳舞", fresh_db, today=TODAY)
+    assert zh.status == "invalid" and zh.message.startswith("没有识别出要查询的指标或市场。")
+    assert "“紫色大象跳舞”" in zh.message
+
+
+def test_period_without_a_metric_asks_which_figure(fresh_db) -> None:
+    en = ask("Q3 2019", fresh_db, today=TODAY)
+    assert en.status == "ambiguous" and en.message.startswith("Which figure?")
+    zh = ask("2019年第三季度", fresh_db, today=TODAY)
+    assert zh.status == "ambiguous" and zh.message.startswith("请说明要查哪个指标或市场")
+
+
+def test_too_many_markets_ask_which(fresh_db) -> None:
+    zh = ask("用户 三季度", fresh_db, today=TODAY)
+    assert zh.status == "ambiguous" and zh.message == "该指标有多个市场的数据，请问是哪一个？"
+    en = ask("cities", fresh_db, today=TODAY)
+    assert en.message == "That figure exists for more than one market. Which one?"
+
+
+def test_no_earlier_period_to_compare_with(fresh_db) -> None:
+    a = ask("ride code provinces change", fresh_db, today=TODAY)
+    assert a.status == "answered" and a.changes == []
+    assert "No earlier period is stored for" in a.message
+    zh = ask("乘车码省份 环比", fresh_db, today=TODAY)
+    assert "没有更早的数据可供比较" in zh.message
+
+
+def test_next_quarter_rolls_over_the_year(fresh_db) -> None:
+    a = ask("aftermarket DAU next quarter", fresh_db, today=dt.date(2019, 12, 1))
+    assert a.status == "not_found"
+    assert "next quarter = Q1 2020" in a.message
+    b = ask("aftermarket DAU next quarter", fresh_db, today=dt.date(2019, 5, 1))
+    assert {f.period.label for f in b.facts} == {"2019Q3"}
+
+
+# -- follow-ups ---------------------------------------------------------------------------
+
+
+def q(text: str, vocab):
+    return parse_question(text, vocab, TODAY)
+
+
+def test_followup_periods_versus_and_replace(fresh_db) -> None:
+    v = fresh_db.vocabulary
+    first = q("aftermarket DAU Q3", v)
+    versus = merge_followup(first, q("vs Q2", v))
+    assert versus.metrics == ("dau",) and versus.segments == ("aftermarket",)
+    assert [p.quarter for p in versus.periods] == [3, 2] and versus.comparison == "periods"
+    assert versus.text == "vs Q2"
+    instead = merge_followup(first, q("and Q2?", v))
+    assert [p.quarter for p in instead.periods] == [2] and instead.comparison == "none"
+    same = merge_followup(first, q("vs Q3", v))
+    assert [p.quarter for p in same.periods] == [3] and same.comparison == "none"
+
+
+def test_followup_platforms(fresh_db) -> None:
+    v = fresh_db.vocabulary
+    first = q("ride code users wechat Q3", v)
+    only = merge_followup(first, q("and Alipay?", v))
+    assert only.platforms == ("alipay",) and only.comparison == "none"
+    assert only.periods == first.periods  # the period stays
+    both = merge_followup(first, q("compared with Alipay", v))
+    assert both.platforms == ("wechat", "alipay") and both.comparison == "platforms"
+    same = merge_followup(first, q("vs WeChat", v))
+    assert same.platforms == ("wechat",) and same.comparison == "none"
+
+
+def test_followup_language_and_chart(fresh_db) -> None:
+    v = fresh_db.vocabulary
+    first = q("pan-car users Q2 vs Q3", v)
+    zh = merge_followup(first, q("in Chinese", v))
+    assert zh.lang == "zh" and zh.comparison == "periods" and zh.periods == first.periods
+    en = merge_followup(q("泛汽车用户 二季度和三季度对比", v), q("英文", v))
+    assert en.lang == "en" and en.comparison == "periods"
+    chart = merge_followup(q("aftermarket DAU Q3", v), q("chart", v))
+    assert chart.want_chart and chart.metrics == ("dau",) and chart.lang == "en"
+    zh_period = merge_followup(q("aftermarket DAU Q3", v), q("二季度呢", v))
+    assert zh_period.lang == "zh" and [p.quarter for p in zh_period.periods] == [2]
+
+
+def test_not_a_followup(fresh_db) -> None:
+    v = fresh_db.vocabulary
+    first = q("aftermarket DAU Q3", v)
+    assert merge_followup(first, q("pan-car users", v)).segments == ("pan_auto",)
+    assert merge_followup(first, q("MAU", v)).segments == ()  # names a metric: a new question
+    assert merge_followup(first, q("Q5", v)).error == "period:Q5"
+    hello = q("hello", v)
+    assert merge_followup(first, hello) == hello  # nothing to add: left alone
+    assert merge_followup(first, q("and Q2?", v)).unknown == ()
+
+
+def test_query_labels_for_json() -> None:
+    assert PeriodSpec("bare_half", None, 2).label == "H2"
+    assert PeriodSpec("bare_quarter", None, 4).label == "Q4"
+    assert PeriodSpec("latest").label == "latest"
+    assert PeriodSpec("all").label == "all"

@@ -159,3 +159,17 @@ def test_query_labels_for_json() -> None:
     assert PeriodSpec("bare_quarter", None, 4).label == "Q4"
     assert PeriodSpec("latest").label == "latest"
     assert PeriodSpec("all").label == "all"
+
+
+def test_compact_figure_keeps_qualifier_and_note(fresh_db) -> None:
+    from bot.format import compact_figure
+
+    v = fresh_db.vocabulary
+    mau = ask("aftermarket MAU Q3", fresh_db, today=TODAY).facts[0]
+    assert compact_figure(mau, v, "en") == "401K users (average per aftermarket mini program)"
+    assert compact_figure(mau, v, "zh") == "40.1万人（单个后市场小程序平均）"
+    bound = ask("alipay ride code cities", fresh_db, today=TODAY).facts[0]
+    assert compact_figure(bound, v, "en") == "200+ cities"
+    rounded = mau._replace(value=283_456_789, note="", note_zh="")
+    assert compact_figure(rounded, v, "en") == "≈283.46M users"
+    assert compact_figure(rounded, v, "zh") == "约2.83亿人"

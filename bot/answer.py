@@ -469,7 +469,9 @@ def _no_series(query: Query, store: Store) -> Answer:
             lang, f"No figure for “{what or where}” in the store.", f"没有“{what or where}”的数据。"
         )
     if nearby:
-        have = ", ".join(dict.fromkeys(v.label("metric", k[0], lang, short=True) for k in nearby))
+        have = ("、" if lang == "zh" else ", ").join(
+            dict.fromkeys(v.label("metric", k[0], lang, short=True) for k in nearby)
+        )
         message += _zh(lang, f" Stored nearby: {have}.", f" 现有相关数据：{have}。")
     if hints:
         message += _zh(

@@ -173,3 +173,61 @@ def test_compact_figure_keeps_qualifier_and_note(fresh_db) -> None:
     rounded = mau._replace(value=283_456_789, note="", note_zh="")
     assert compact_figure(rounded, v, "en") == "≈283.46M users"
     assert compact_figure(rounded, v, "zh") == "约2.83亿人"
+
+
+@pytest.mark.parametrize(
+    ("question", "message", "suggestions"),
+    [
+        (
+            "alipay ride code provinces",
+            "No figure for “provinces” of Ride code (乘车码) Alipay in the store. "
+            "Stored nearby: cities, users.",
+            ["ride code Alipay cities 2019Q3", "ride code Alipay users 2019Q3"],
+        ),
+        (
+            "支付宝乘车码省份",
+            "没有乘车码 支付宝的“省份”数据。 现有相关数据：城市、用户。",
+            ["乘车码 支付宝 城市 2019Q3", "乘车码 支付宝 用户 2019Q3"],
+        ),
+        (
+            "wechat overseas taxi",
+            "No figure for “Overseas Taxi (境外打车) WeChat” in the store. "
+            "Stored nearby: cities, countries, platforms.",
+            [
+                "overseas taxi Alipay cities 2019Q3",
+                "overseas taxi Alipay countries 2019Q3",
+                "overseas taxi Alipay platforms 2019Q3",
+            ],
+        ),
+        (
+            "泛汽车日活",
+            "没有泛汽车小程序的“日活”数据。 现有相关数据：用户。",
+            ["泛汽车 用户 2019Q3"],
+        ),
+        (
+            "wechat pan-auto users",
+            "No figure for “users” of Pan-automotive mini programs WeChat in the store. "
+            "Stored nearby: users.",
+            ["pan-auto users 2019Q3"],
+        ),
+    ],
+)
+def test_no_series_says_what_exists_nearby(fresh_db, question, message, suggestions) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "not_found" and not a.facts
+    assert a.message == message
+    assert a.suggestions == suggestions
+
+
+def test_unknown_words_get_hints_and_chinese_coverage(fresh_db) -> None:
+    a = ask("aftermarket revenu dau", fresh_db, today=TODAY)
+    assert a.status == "not_found"
+    assert a.message.startswith("No figure for “revenu”: not in the store. It covers: ")
+    zh = ask("二手车 用户", fresh_db, today=TODAY)
+    assert zh.message.startswith("没有“二手车”的数据：数据库中没有这些内容。现有数据：")
+    assert "后市场 日活、月活；" in zh.message
+    # Too far for a typo (three extra letters), near enough for a hint.
+    hinted = ask("overseas taxi countriessss", fresh_db, today=TODAY)
+    assert hinted.status == "not_found" and hinted.message.endswith(" Did you mean: countries?")
+    zh_hint = ask("后市场 countriessss", fresh_db, today=TODAY)
+    assert zh_hint.message.endswith(" 您是不是想问：countries？")

@@ -363,3 +363,19 @@ def test_no_pct_change_between_bounds(fresh_db, tmp_path: Path) -> None:
     mixed = ask("alipay ride code cities QoQ", fresh_db, today=TODAY)
     assert {f.qualifier for f in mixed.facts} == {"=", ">"} and mixed.changes == []
     assert "No % change" in text(mixed, fresh_db)
+
+
+def test_long_message_keeps_a_period_fragment_and_reads_repeats_once(fresh_db) -> None:
+    chatter = "Hi team, hope everyone had a good weekend. " * 10
+    a = ask(chatter + "What was the aftermarket DAU? Q2 2019!", fresh_db, today=TODAY)
+    assert facts(a) == {("dau", "aftermarket", None, "2019Q2", 28500)}
+    repeated = ask(("pan-auto users Q2 vs Q3. " * 40) + chatter, fresh_db, today=TODAY)
+    assert [round(c.pct, 1) for c in repeated.changes] == [42.2]
+
+
+def test_long_message_without_a_known_word_names_what_it_did_not_know(fresh_db) -> None:
+    message = "Hi team, hope everyone had a good weekend. " * 10 + "How is Tesla doing?"
+    a = ask(message, fresh_db, today=TODAY)
+    # No sentence names anything the store knows: the whole message is the question.
+    assert a.status == "invalid" and not a.facts
+    assert "tesla" in a.query.unknown and "“tesla”" in a.message

@@ -173,3 +173,25 @@ def test_describe_says_what_a_relative_period_resolved_to() -> None:
         "2019H1",
         "2019",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "year", "number"),
+    [
+        ("apr-jun 2019", "quarter", 2019, 2),
+        ("oct-dec", "bare_quarter", None, 4),
+        ("jan-dec 2019", "year", 2019, None),
+        ("jul-dec", "bare_half", None, 2),
+        ("2019年1-3月", "quarter", 2019, 1),
+        ("2019年10月-12月", "quarter", 2019, 4),
+    ],
+)
+def test_month_ranges(text, kind, year, number) -> None:
+    found, _ = find_periods(text, TODAY)
+    assert [(f.spec.kind, f.spec.year, f.spec.quarter) for f in found] == [(kind, year, number)]
+
+
+@pytest.mark.parametrize("text", ["jan-dec", "2019年11-13月", "2019年0-2月", "mar-may 2019"])
+def test_month_ranges_that_are_no_period(text: str) -> None:
+    with pytest.raises(PeriodError):
+        find_periods(text, TODAY)

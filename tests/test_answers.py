@@ -6,6 +6,7 @@ import re
 from bot.answer import ask
 from bot.format import render_text
 from bot.parse import merge_followup, parse_question
+from tests.store_template import fresh_db, store_template  # noqa: F401
 
 TODAY = dt.date(2026, 11, 26)
 

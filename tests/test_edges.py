@@ -14,6 +14,7 @@ import pytest
 from bot.answer import ask
 from bot.format import answer_json, render_text
 from bot.ingest import ingest_file
+from tests.store_template import fresh_db, store_template  # noqa: F401
 
 TODAY = dt.date(2026, 11, 26)  # last quarter = Q3 2026, last year = 2025
 IN_2019 = dt.date(2019, 11, 26)  # last quarter = Q3 2019, which the store has

@@ -11,6 +11,7 @@ from bot.answer import ask
 from bot.format import render_text
 from bot.models import PeriodSpec
 from bot.parse import merge_followup, parse_question
+from tests.store_template import fresh_db, store_template  # noqa: F401
 
 TODAY = dt.date(2026, 11, 26)
 

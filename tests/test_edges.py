@@ -380,3 +380,11 @@ def test_long_message_without_a_known_word_names_what_it_did_not_know(fresh_db) 
     # No sentence names anything the store knows: the whole message is the question.
     assert a.status == "invalid" and not a.facts
     assert "tesla" in a.query.unknown and "“tesla”" in a.message
+
+
+def test_long_message_question_first_and_short_period_fragment(fresh_db) -> None:
+    chatter = "Hi team, hope everyone had a good weekend. " * 10
+    first = ask("aftermarket DAU Q2 2019. " + chatter, fresh_db, today=TODAY)
+    assert facts(first) == {("dau", "aftermarket", None, "2019Q2", 28500)}
+    fragment = ask(chatter + "What was the aftermarket DAU? For Q2 2019!", fresh_db, today=TODAY)
+    assert facts(fragment) == {("dau", "aftermarket", None, "2019Q2", 28500)}

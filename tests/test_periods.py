@@ -189,9 +189,13 @@ def test_describe_says_what_a_relative_period_resolved_to() -> None:
 def test_month_ranges(text, kind, year, number) -> None:
     found, _ = find_periods(text, TODAY)
     assert [(f.spec.kind, f.spec.year, f.spec.quarter) for f in found] == [(kind, year, number)]
+    assert found[0].spec.text == text  # the phrase as asked, for messages
 
 
-@pytest.mark.parametrize("text", ["jan-dec", "2019年11-13月", "2019年0-2月", "mar-may 2019"])
+@pytest.mark.parametrize(
+    "text", ["jan-dec", "2019年11-13月", "2019年13-15月", "2019年0-2月", "mar-may 2019"]
+)
 def test_month_ranges_that_are_no_period(text: str) -> None:
-    with pytest.raises(PeriodError):
+    with pytest.raises(PeriodError) as e:
         find_periods(text, TODAY)
+    assert str(e.value) == text  # named back to the user

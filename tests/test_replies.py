@@ -46,7 +46,11 @@ def test_topic_in_chinese_uses_the_chinese_text(fresh_db) -> None:
         ("   ", "Ask me about a market figure, e.g. “aftermarket DAU Q3”."),
         ("aftermarket DAU Q5", "“Q5” is not a valid period"),
         ("后市场日活 第五季度", "“Q5”不是有效的时间"),
-        ("aftermarket DAU aug-oct 2019", "a month range must be a whole quarter, half or year"),
+        (
+            "aftermarket DAU aug-oct 2019",
+            "“aug-oct 2019” is not a valid period: quarters run Q1 to Q4, halves H1 to H2, "
+            "months 1 to 12, and a month range must be a whole quarter, half or year.",
+        ),
         ("后市场日活 季度", "无法识别时间“季度”"),
         ("aftermarket DAU mid 2019", "I couldn't read “mid” as a period."),
     ],
@@ -232,3 +236,68 @@ def test_unknown_words_get_hints_and_chinese_coverage(fresh_db) -> None:
     assert hinted.status == "not_found" and hinted.message.endswith(" Did you mean: countries?")
     zh_hint = ask("后市场 countriessss", fresh_db, today=TODAY)
     assert zh_hint.message.endswith(" 您是不是想问：countries？")
+
+
+def test_compact_figure_for_percent_and_count(fresh_db) -> None:
+    from bot.format import compact_figure
+
+    v = fresh_db.vocabulary
+    base = ask("aftermarket MAU Q3", fresh_db, today=TODAY).facts[0]
+    share = base._replace(value=12.5, unit="percent", note="", note_zh="")
+    assert compact_figure(share, v, "en") == "12.5%"
+    assert compact_figure(share, v, "zh") == "12.5%"
+    count = base._replace(value=5, unit="count", note="", note_zh="")
+    assert compact_figure(count, v, "en") == "5"
+    assert compact_figure(count, v, "zh") == "5个"
+
+
+def test_followup_language_is_kept_unless_named(fresh_db) -> None:
+    v = fresh_db.vocabulary
+    zh_first = q("后市场日活 三季度", v)
+    assert merge_followup(zh_first, q("in English", v)).lang == "en"
+    assert merge_followup(zh_first, q("vs Q2", v)).lang == "zh"  # Latin text, same language
+    assert merge_followup(zh_first, q("Q5", v)).error == "period:Q5"
+
+
+def test_followup_with_its_own_market_or_metric_is_a_new_question(fresh_db) -> None:
+    v = fresh_db.vocabulary
+    first = q("aftermarket DAU Q3", v)
+    market = merge_followup(first, q("后市场", v))
+    assert market.metrics == () and market.segments == ("aftermarket",) and market.lang == "zh"
+    metric = merge_followup(first, q("月活", v))
+    assert metric.metrics == ("mau",) and metric.segments == ()
+
+
+def test_followup_platform_and_period_both_given(fresh_db) -> None:
+    v = fresh_db.vocabulary
+    both = merge_followup(q("ride code users wechat Q3", v), q("alipay Q2", v))
+    assert both.platforms == ("alipay",) and [p.quarter for p in both.periods] == [2]
+
+
+def test_followup_comparison_is_inherited_only_for_a_language_switch(fresh_db) -> None:
+    v = fresh_db.vocabulary
+    compare = q("pan-car users Q2 vs Q3", v)
+    assert merge_followup(compare, q("and Q2?", v)).comparison == "none"
+    assert merge_followup(compare, q("中文 二季度", v)).comparison == "none"
+    assert merge_followup(compare, q("中文", v)).comparison == "periods"
+
+
+def test_followup_unknown_words_are_the_new_question_s(fresh_db) -> None:
+    v = fresh_db.vocabulary
+    first = parse_question("aftermarket DAU Q3 tesla", v, TODAY)
+    assert first.unknown == ("tesla",)
+    assert merge_followup(first, q("and Q2?", v)).unknown == ()
+
+
+def test_characteristics_of_every_market(fresh_db) -> None:
+    a = ask("characteristics", fresh_db, today=TODAY)
+    assert a.status == "answered" and len(a.notes) == 3
+
+
+def test_coverage_separators(fresh_db) -> None:
+    en = ask("Tesla users Q3", fresh_db, today=TODAY)
+    assert "It covers: aftermarket DAU, MAU; overseas taxi cities, countries, platforms; " in (
+        en.message
+    )
+    zh = ask("特斯拉 用户", fresh_db, today=TODAY)
+    assert "现有数据：后市场 日活、月活；境外打车 城市、国家、平台；" in zh.message

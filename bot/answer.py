@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 
 from rapidfuzz import fuzz, process
 
@@ -11,10 +12,12 @@ from .db import Store
 from .models import Answer, Change, Fact, Lang, Period, PeriodSpec, Query
 from .numbers import pct_change
 from .parse import merge_followup, parse_question
-from .vocab import normalize
+from .vocab import Term, normalize
 
 MAX_SERIES = 12
 MAX_SUGGESTIONS = 4
+FILLER = Term("filler", "")
+MAX_COVERAGE = 8  # markets named when saying what the store covers
 Key = tuple[str, str, str | None]
 
 
@@ -70,25 +73,89 @@ def _fuzzy_hints(store: Store, words: tuple[str, ...]) -> list[str]:
     for word in words:
         if len(word) < 3:
             continue
-        hit = process.extractOne(word, vocab.fuzzy_choices, scorer=fuzz.WRatio, score_cutoff=70)
-        if hit:
+        hit = process.extractOne(word, vocab.fuzzy_choices, scorer=fuzz.ratio, score_cutoff=75)
+        # A hint is another, meaningful word: never the word itself nor a filler ("did").
+        if hit and hit[0] != word and vocab.words.get((hit[0],), FILLER).kind != "filler":
             hints.append(hit[0])
     return hints
 
 
-def _resolve(spec: PeriodSpec, avail: list[Period], bare_years: dict[int, int]) -> list[Period]:
-    if spec.kind == "quarter":
-        p = Period(spec.year or 0, spec.quarter or 0)
-        return [p] if p in avail else []
-    if spec.kind == "bare_quarter":
-        year = bare_years.get(spec.quarter or 0)
-        p = Period(year, spec.quarter or 0) if year else None
-        return [p] if p and p in avail else []
+def _wanted(
+    spec: PeriodSpec, avail: list[Period], bare_years: dict[int, int]
+) -> tuple[list[Period], list[Period]]:
+    """The stored periods a spec asks for, and the asked quarters that have no figure.
+
+    A half year is exactly its two quarters; a year is whichever of its quarters are stored
+    (none: the caller reports the year as missing).
+    """
+    if spec.kind in ("bare_quarter", "bare_half"):
+        years = [bare_years[q] for q in spec.quarters() if q in bare_years]
+        if not years:
+            return [], []
+        kind = "quarter" if spec.kind == "bare_quarter" else "half"
+        spec = spec._replace(kind=kind, year=max(years))
+    if spec.kind in ("quarter", "half"):
+        asked = [Period(spec.year or 0, q) for q in spec.quarters()]
+        return [p for p in asked if p in avail], [p for p in asked if p not in avail]
     if spec.kind == "year":
-        return [p for p in avail if p.year == spec.year]
+        return [p for p in avail if p.year == spec.year], []
     if spec.kind == "all":
-        return list(avail)
-    return avail[-1:]  # latest
+        return list(avail), []
+    return avail[-1:], []  # latest
+
+
+def _side(key: Key, period: str | None) -> dict:
+    metric, segment, platform = key
+    return {"metric": metric, "segment": segment, "platform": platform, "period": period}
+
+
+def _side_text(store: Store, side: dict, lang: Lang) -> str:
+    """ "ride code Alipay: no provinces figure in the store" for one missing side."""
+    v = store.vocabulary
+    who = " ".join(
+        x
+        for x in (
+            v.label("segment", side["segment"], lang, short=True) if side["segment"] else "",
+            v.label("platform", side["platform"], lang) if side["platform"] else "",
+        )
+        if x
+    )
+    what = v.label("metric", side["metric"], lang, short=True) if side["metric"] else ""
+    when = _period_text(side["period"] or "", lang)
+    if lang == "zh":
+        return f"{who}{when}：没有{what}数据"
+    head = ", ".join(x for x in (who, when) if x)
+    return f"{head}: no {what + ' ' if what else ''}figure in the store"
+
+
+def _period_text(label: str, lang: Lang) -> str:
+    """A --json period label in words: 2019Q1 → Q1 2019, 2019H1 → H1 2019 / 2019年上半年."""
+    m = re.fullmatch(r"(\d{4})([QH])([1-4])", label)
+    if not m:
+        return label
+    year, kind, n = int(m.group(1)), m.group(2), int(m.group(3))
+    if kind == "Q":
+        return Period(year, n).human(lang)
+    return PeriodSpec("half", year, n).describe(lang)
+
+
+def _missing_dimensions(query: Query, keys: list[Key]) -> list[dict]:
+    """Asked platforms, markets or metrics (sides of a comparison) that have no series."""
+    sides: list[dict] = []
+    segment = query.segments[0] if len(query.segments) == 1 else None
+    if segment is None and len({k[1] for k in keys}) == 1:
+        segment = keys[0][1]
+    metric = query.metrics[0] if len(query.metrics) == 1 else None
+    for platform in query.platforms:
+        if not any(k[2] == platform for k in keys):
+            sides.append({"metric": metric, "segment": segment, "platform": platform})
+    for seg in query.segments:
+        if not any(k[1] == seg for k in keys):
+            sides.append({"metric": metric, "segment": seg, "platform": None})
+    for m in query.metrics:
+        if not any(k[0] == m for k in keys):
+            sides.append({"metric": m, "segment": segment, "platform": None})
+    return [{**side, "period": None} for side in sides]
 
 
 def answer_query(query: Query, store: Store) -> Answer:
@@ -99,6 +166,8 @@ def answer_query(query: Query, store: Store) -> Answer:
     if query.topic:
         return _topic(query, store)
     if query.is_empty:
+        if query.unknown and query.periods:
+            return _no_series(query, store)
         if query.periods:
             return Answer(
                 query,
@@ -112,11 +181,12 @@ def answer_query(query: Query, store: Store) -> Answer:
             )
         return _invalid(query, store)
 
+    if query.unknown:
+        # "Didi users", "aftermarket revenue": words the store does not know are never
+        # answered with other figures as if they were the one asked.
+        return _no_series(query, store)
     keys = store.series_keys(query.metrics, query.segments, query.platforms, limit=MAX_SERIES + 1)
     if not keys:
-        return _no_series(query, store)
-    if not query.metrics and query.unknown:
-        # "aftermarket revenue": never answer other metrics as if they were the one asked.
         return _no_series(query, store)
     segments = {k[1] for k in keys}
     if query.metrics and not query.segments and len(segments) > 1:
@@ -170,21 +240,34 @@ def _figures(query: Query, store: Store, keys: list[Key]) -> Answer:
     specs = query.periods or (PeriodSpec("latest"),)
     facts: list[Fact] = []
     changes: list[Change] = []
-    missing: list[str] = []
+    missing: list[dict] = _missing_dimensions(query, keys)
+    quiet: list[dict] = []  # missing sides already explained by their own note
+    empty: list[Key] = []  # series with no figure for anything asked
     notes: list[str] = []
     for key in keys:
         chosen: list[Period] = []
-        lacking = []
+        lacking: list[str] = []
         for spec in specs:
-            got = _resolve(spec, avail[key], bare_years)
-            if not got:
-                lacking.append(spec)
+            got, absent = _wanted(spec, avail[key], bare_years)
             chosen.extend(got)
-        if lacking:
-            missing.append(key)
-            continue
+            lacking.extend(p.label for p in absent)
+            if not got and not absent:
+                lacking.append(spec.label)
         chosen = sorted(set(chosen))
-        if query.comparison == "change" and len(chosen) == 1:
+        if query.comparison == "yoy":
+            targets = chosen or ([] if query.periods else avail[key][-1:])
+            chosen, ago_missing = _year_ago(targets, avail[key])
+            for ago, p in ago_missing:
+                quiet.append(_side(key, ago.label))  # said below, in the YoY sentence
+                notes.append(
+                    _zh(
+                        lang,
+                        f"No figure for {ago.human(lang)}, a year before {p.human(lang)}: "
+                        "no year-on-year change.",
+                        f"没有{ago.human(lang)}（上年同期）的数据，无法计算同比。",
+                    )
+                )
+        elif query.comparison == "change" and len(chosen) == 1:
             earlier = [p for p in avail[key] if p < chosen[0]]
             if earlier:
                 chosen.insert(0, earlier[-1])
@@ -197,9 +280,21 @@ def _figures(query: Query, store: Store, keys: list[Key]) -> Answer:
                         f"{series_name(store, key, lang)}没有更早的数据可供比较。",
                     )
                 )
+        missing.extend(_side(key, label) for label in dict.fromkeys(lacking))
+        if not chosen:
+            empty.append(key)
+            continue
         series_facts = [f for p in chosen if (f := store.fact(*key, p))]
         facts.extend(series_facts)
-        for a, b in itertools.pairwise(series_facts):
+        if query.comparison == "yoy":
+            pairs = [
+                (a, b)
+                for a, b in itertools.combinations(series_facts, 2)
+                if b.period == Period(a.period.year + 1, a.period.quarter)
+            ]
+        else:
+            pairs = list(itertools.pairwise(series_facts))
+        for a, b in pairs:
             if a.qualifier == "=" and b.qualifier == "=" and a.value:
                 changes.append(
                     Change(
@@ -223,54 +318,90 @@ def _figures(query: Query, store: Store, keys: list[Key]) -> Answer:
                 )
 
     asked = ", ".join(s.describe(lang) for s in specs)
+    said = "; ".join(dict.fromkeys(_side_text(store, m, lang) for m in missing))
+    missing += quiet
     if not facts:
-        periods = sorted({p for k in missing for p in avail[k]})
+        periods = sorted({p for k in empty for p in avail[k]})
+        message = _zh(
+            lang,
+            f"No figure for {asked} in the store for "
+            f"{'; '.join(series_name(store, k, lang) for k in empty)}.",
+            f"没有{asked}的数据：{'；'.join(series_name(store, k, lang) for k in empty)}。",
+        )
+        if periods:
+            message += _zh(
+                lang,
+                f" The latest is {periods[-1].human(lang)}.",
+                f"最新数据为{periods[-1].human(lang)}。",
+            )
         return Answer(
             query,
             "not_found",
-            message=_zh(
-                lang,
-                f"No figure for {asked} in the store for "
-                f"{'; '.join(series_name(store, k, lang) for k in missing)}.",
-                f"没有{asked}的数据：{'；'.join(series_name(store, k, lang) for k in missing)}。",
-            ),
+            message=message,
             available=[p.label for p in periods],
-            suggestions=_suggest(store, missing, lang),
+            suggestions=_suggest(store, empty, lang),
+            missing=missing,
         )
-    if missing:
-        notes.append(
-            _zh(
-                lang,
-                f"No figure for {asked} for "
-                f"{'; '.join(series_name(store, k, lang) for k in missing)}.",
-                f"以下没有{asked}的数据：{'；'.join(series_name(store, k, lang) for k in missing)}。",
-            )
-        )
-    period_note = ""
-    if not query.periods:
-        latest = sorted({f.period for f in facts})
-        shown = ", ".join(p.human() for p in latest)
-        shown_zh = "、".join(p.human("zh") for p in latest)
-        if query.comparison == "change":
-            period_note = _zh(
-                lang,
-                f"No period asked: comparing the latest quarters ({shown}).",
-                f"未指定时间，比较最近的季度（{shown_zh}）。",
-            )
-        else:
-            period_note = _zh(
-                lang,
-                f"No period asked: showing the latest available ({shown}).",
-                f"未指定时间，显示最新数据（{shown_zh}）。",
-            )
+    if said:
+        notes.insert(0, said + ("。" if lang == "zh" else "."))
     return Answer(
         query,
         "answered",
         facts=facts,
         changes=changes,
-        period_note=period_note,
+        period_note=_period_note(query, specs, facts),
         message=" ".join(dict.fromkeys(notes)),
+        missing=missing,
     )
+
+
+def _period_note(query: Query, specs: tuple[PeriodSpec, ...], facts: list[Fact]) -> str:
+    """What the periods asked resolved to: relative ones, year on year, or none asked."""
+    lang = query.lang
+    relative = [s for s in specs if s.relative]
+    if relative:
+        return _zh(
+            lang,
+            "Asked: " + ", ".join(s.describe(lang) for s in relative) + ".",
+            "所问时间：" + "、".join(s.describe(lang) for s in relative) + "。",
+        )
+    shown = sorted({f.period for f in facts})
+    if query.comparison == "yoy" and not query.periods:
+        return _zh(
+            lang,
+            f"Year on year, from the latest quarter ({shown[-1].human(lang)}).",
+            f"同比，按最新季度（{shown[-1].human(lang)}）。",
+        )
+    if query.periods:
+        return ""
+    en = ", ".join(p.human() for p in shown)
+    zh = "、".join(p.human("zh") for p in shown)
+    if query.comparison == "change":
+        return _zh(
+            lang,
+            f"No period asked: comparing the latest quarters ({en}).",
+            f"未指定时间，比较最近的季度（{zh}）。",
+        )
+    return _zh(
+        lang,
+        f"No period asked: showing the latest available ({en}).",
+        f"未指定时间，显示最新数据（{zh}）。",
+    )
+
+
+def _year_ago(
+    targets: list[Period], avail: list[Period]
+) -> tuple[list[Period], list[tuple[Period, Period]]]:
+    """Each asked quarter with the same quarter a year earlier; (year-ago, quarter) missing."""
+    out: set[Period] = set(targets)
+    absent = []
+    for p in targets:
+        ago = Period(p.year - 1, p.quarter)
+        if ago in avail:
+            out.add(ago)
+        else:
+            absent.append((ago, p))
+    return sorted(out), absent
 
 
 def _topic(query: Query, store: Store) -> Answer:
@@ -316,6 +447,19 @@ def _no_series(query: Query, store: Store) -> Answer:
     hints = _fuzzy_hints(store, query.unknown)
     what = " ".join(asked)
     where = " ".join(of)
+    if query.unknown:
+        words = ", ".join(f"“{w}”" for w in query.unknown)
+        message = _zh(
+            lang,
+            f"No figure for {words}: not in the store. It covers: {coverage(store, lang)}.",
+            f"没有{'、'.join(f'“{w}”' for w in query.unknown)}的数据：数据库中没有这些内容。"
+            f"现有数据：{coverage(store, lang)}。",
+        )
+        if hints:
+            message += _zh(
+                lang, f" Did you mean: {', '.join(hints)}?", f" 您是不是想问：{'、'.join(hints)}？"
+            )
+        return Answer(query, "not_found", message=message, suggestions=suggestions)
     if what and where:
         message = _zh(
             lang, f"No figure for “{what}” of {where} in the store.", f"没有{where}的“{what}”数据。"
@@ -325,13 +469,35 @@ def _no_series(query: Query, store: Store) -> Answer:
             lang, f"No figure for “{what or where}” in the store.", f"没有“{what or where}”的数据。"
         )
     if nearby:
-        have = ", ".join(dict.fromkeys(v.label("metric", k[0], lang, short=True) for k in nearby))
+        have = ("、" if lang == "zh" else ", ").join(
+            dict.fromkeys(v.label("metric", k[0], lang, short=True) for k in nearby)
+        )
         message += _zh(lang, f" Stored nearby: {have}.", f" 现有相关数据：{have}。")
     if hints:
         message += _zh(
             lang, f" Did you mean: {', '.join(hints)}?", f" 您是不是想问：{'、'.join(hints)}？"
         )
     return Answer(query, "not_found", message=message, suggestions=suggestions)
+
+
+def coverage(store: Store, lang: Lang, limit: int = 200) -> str:
+    """What the store covers, market by market: "pan-auto users; aftermarket DAU, MAU; …"."""
+    v = store.vocabulary
+    by_segment: dict[str, list[str]] = {}
+    for metric, segment, _ in store.series_keys(limit=limit):
+        names = by_segment.setdefault(segment, [])
+        name = v.label("metric", metric, lang, short=True)
+        if name not in names:
+            names.append(name)
+    parts = [
+        f"{v.label('segment', seg, lang, short=True)} {('、' if lang == 'zh' else ', ').join(ms)}"
+        for seg, ms in list(by_segment.items())[:MAX_COVERAGE]
+    ]
+    more = len(by_segment) > MAX_COVERAGE
+    sep = "；" if lang == "zh" else "; "
+    return sep.join(parts) + (
+        _zh(lang, "; and more (/metrics)", "；等（/metrics）") if more else ""
+    )
 
 
 def _invalid(query: Query, store: Store) -> Answer:
@@ -343,18 +509,35 @@ def _invalid(query: Query, store: Store) -> Answer:
             "Ask me about a market figure, e.g. “aftermarket DAU Q3”.",
             "请提问市场数据，例如“后市场 日活 三季度”。",
         )
+    elif error.startswith("period_word:"):
+        what = error.split(":", 1)[1]
+        message = _zh(
+            lang,
+            f"I couldn't read “{what}” as a period. Ask e.g. Q3 2019, H1 2019, "
+            "Jul-Sep 2019, last quarter or 2019.",
+            f"无法识别时间“{what}”。可以问：2019年第三季度、2019年上半年、上季度、2019年。",
+        )
     elif error.startswith("period:"):
         what = error.split(":", 1)[1]
         message = _zh(
             lang,
-            f"“{what}” is not a valid period: quarters run Q1 to Q4, months 1 to 12.",
-            f"“{what}”不是有效的时间：季度为一至四季度，月份为1至12月。",
+            f"“{what}” is not a valid period: quarters run Q1 to Q4, halves H1 to H2, "
+            "months 1 to 12, and a month range must be a whole quarter, half or year.",
+            f"“{what}”不是有效的时间：季度为一至四季度，半年为上、下半年，月份为1至12月，"
+            "月份区间须为整季度、半年或全年。",
         )
     else:
         hints = _fuzzy_hints(store, query.unknown)
         message = _zh(
             lang, "I couldn't find a metric or market in that.", "没有识别出要查询的指标或市场。"
         )
+        if query.unknown:
+            words = query.unknown[:5]
+            message += _zh(
+                lang,
+                f" Not in the store: {', '.join(f'“{w}”' for w in words)}.",
+                f" 数据库中没有：{'、'.join(f'“{w}”' for w in words)}。",
+            )
         if hints:
             message += _zh(
                 lang, f" Did you mean: {', '.join(hints)}?", f" 您是不是想问：{'、'.join(hints)}？"

@@ -9,19 +9,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .db import Store
+from .errors import IngestError
 from .format import figure_text
-from .ingest import IngestError, IngestPlan, NewKey, apply_ingest, plan_ingest
 from .models import Fact, Period, Source
-from .readers import MAX_FILE_BYTES
 from .vocab import Vocabulary
+
+if TYPE_CHECKING:  # bot.ingest imports pandas: loaded on the first upload, not at start-up
+    from .ingest import IngestPlan, NewKey
 
 TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # bots may download files up to 20 MB
 
 
 def max_upload_bytes() -> int:
     """The largest file a curator may send: Telegram's limit, or ingest's own when smaller."""
+    from .readers import MAX_FILE_BYTES
+
     return min(TELEGRAM_DOWNLOAD_LIMIT, MAX_FILE_BYTES)
 
 
@@ -107,6 +112,8 @@ def _sample(store: Store, vocab: Vocabulary, plan: IngestPlan, rec: dict) -> str
 
 def preview_file(store: Store, path: Path | str, file_name: str | None = None) -> Preview:
     """Everything an import of ``path`` would do, computed without writing to the store."""
+    from .ingest import plan_ingest
+
     path = Path(path)
     name = file_name or path.name
     limit = max_upload_bytes()
@@ -160,6 +167,8 @@ def import_file(
     since: then the file is checked again). Raises IngestError, nothing written, for a file
     that does not validate.
     """
+    from .ingest import apply_ingest
+
     path = Path(path)
     name = file_name or path.name
     for attempt in range(2):

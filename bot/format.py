@@ -6,7 +6,7 @@ import html as _html
 import json
 
 from .models import Answer, Fact, Lang, Period, Source
-from .numbers import human_number, plain_number, signed_pct
+from .numbers import human_number, plain_number, short_number, signed_pct
 from .vocab import Vocabulary
 
 _EN_DASH = " → "
@@ -48,6 +48,26 @@ def alternatives_line(fact: Fact, vocab: Vocabulary, lang: Lang) -> str:
         for a in fact.alternatives
     ]
     return ("另：" + "；".join(said)) if lang == "zh" else ("Also: " + "; ".join(said))
+
+
+def fact_note(fact: Fact, lang: Lang) -> str:
+    """What the figure is, in the reply's language ("average per aftermarket mini program")."""
+    return (fact.note_zh or fact.note) if lang == "zh" else fact.note
+
+
+def compact_figure(fact: Fact, vocab: Vocabulary, lang: Lang) -> str:
+    """A short label that keeps the qualifier and the note: "200M+ users", "≈283.46M",
+    "401K (average per aftermarket mini program)". For charts, buttons and pushes, where a bare
+    "401K" would read as a total."""
+    unit = "" if fact.unit == "percent" else vocab.label("unit", fact.unit, lang, short=True)
+    number = short_number(fact.value, fact.qualifier, lang)
+    if fact.unit == "percent":
+        number += "%"
+    text = f"{number}{unit}" if lang == "zh" else f"{number} {unit}".rstrip()
+    note = fact_note(fact, lang)
+    if note:
+        text += f"（{note}）" if lang == "zh" else f" ({note})"
+    return text
 
 
 def source_line(source: Source, lang: Lang) -> str:
@@ -123,7 +143,7 @@ def _figure_lines(answer: Answer, vocab: Vocabulary, m: _Markup) -> list[str]:
             where = f.period.human(lang)
             if len(platforms) > 1 and f.platform:
                 where = f"{vocab.label('platform', f.platform, lang)}{comma}{where}"
-            note = (f.note_zh or f.note) if lang == "zh" else f.note
+            note = fact_note(f, lang)
             tail = (f"（{note}）" if lang == "zh" else f" ({note})") if note else ""
             bullet = "• " if len(facts) > 1 else ""
             lines.append(
@@ -143,6 +163,10 @@ def _figure_lines(answer: Answer, vocab: Vocabulary, m: _Markup) -> list[str]:
             span = f"{c.from_period.human(lang)}{_EN_DASH}{c.to_period.human(lang)}"
             values = f"{plain_number(c.from_value, lang)}{_EN_DASH}{plain_number(c.to_value, lang)}"
             said = ""
+            # The note says what the moving figure is (an average, not a total).
+            notes = {fact_note(f, lang) for f in facts if f.platform == c.platform}
+            if len(notes) == 1 and (note := notes.pop()):
+                values += f"，{note}" if lang == "zh" else f", {note}"
             if c.to_period in stated and c.to_period.previous() == c.from_period:
                 pct = signed_pct(stated[c.to_period])
                 said = f"；报告称{pct}" if lang == "zh" else f"; the report states {pct}"
@@ -174,6 +198,7 @@ def answer_json(answer: Answer, text: str, *, has_chart: bool = False) -> dict:
             for n in answer.notes
         ],
         "available_periods": answer.available,
+        "missing": answer.missing,
         "text": text,
         "suggestions": answer.suggestions,
         "chart": has_chart,

@@ -26,6 +26,7 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 
 from .db import FACT_FIELDS, SOURCE_FIELDS, StaleStore, Store
+from .errors import IngestError
 from .models import QUALIFIERS, Period
 from .numbers import human_number, pct_change, signed_pct
 from .readers import ROW, ReadError, read_table
@@ -53,7 +54,6 @@ SOURCE_COLUMNS = {  # column in a facts file -> column of the sources table
 ACCEPT_YES = frozenset({"", "yes", "y", "true", "1", "是"})
 ACCEPT_NO = frozenset({"no", "n", "false", "0", "否"})
 SOURCE_IDENTITY = ("title", "publisher", "published")  # changing these needs --replace-source
-MAX_ERRORS_SHOWN = 20
 MAX_CONFLICTS_LISTED = 20
 SAMPLE_ROWS = 5
 GROWTH_TOLERANCE_PP = 0.15  # stated growth is usually rounded to one decimal
@@ -62,22 +62,6 @@ DID_YOU_MEAN_CUTOFF = 60
 
 def rows(n: int) -> str:
     return f"{n:,} row" + ("" if n == 1 else "s")
-
-
-class IngestError(Exception):
-    """The file was rejected; nothing was written."""
-
-    def __init__(self, message: str, errors: list[tuple[int, str]] | None = None) -> None:
-        super().__init__(message)
-        self.errors = errors or []
-
-    def report(self) -> str:
-        lines = [str(self)]
-        for row, reason in self.errors[:MAX_ERRORS_SHOWN]:
-            lines.append(f"  row {row}: {reason}" if row else f"  {reason}")
-        if len(self.errors) > MAX_ERRORS_SHOWN:
-            lines.append(f"  … and {len(self.errors) - MAX_ERRORS_SHOWN:,} more")
-        return "\n".join(lines)
 
 
 @dataclass(frozen=True)

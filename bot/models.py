@@ -96,32 +96,74 @@ class Fact(NamedTuple):
         }
 
 
+PeriodKind = Literal["quarter", "bare_quarter", "half", "bare_half", "year", "all", "latest"]
+
+
 class PeriodSpec(NamedTuple):
-    """A period as asked: an exact quarter, a quarter of unknown year, a year, or latest.
+    """A period as asked: an exact quarter, a quarter of unknown year, a half, a year, or latest.
 
     ``kind`` is ``quarter`` (year and quarter), ``bare_quarter`` (quarter only: the latest
-    year that has it), ``year`` (every quarter of a year), ``all`` (every stored quarter)
-    or ``latest``.
+    year that has it), ``half`` (``quarter`` holds the half, 1 or 2: exactly its two
+    quarters), ``bare_half``, ``year`` (every quarter of a year), ``all`` (every stored
+    quarter) or ``latest``. ``relative`` keeps a phrase such as "last year" that was
+    resolved against today's date, so the reply can say what it resolved to.
     """
 
-    kind: Literal["quarter", "bare_quarter", "year", "all", "latest"]
+    kind: PeriodKind
     year: int | None = None
     quarter: int | None = None
     text: str = ""
+    relative: str = ""
 
-    def describe(self, lang: Lang = "en") -> str:
+    def quarters(self) -> tuple[int, ...]:
+        """The quarters of the year this spec covers (all four for a year)."""
+        if self.kind in ("quarter", "bare_quarter"):
+            return (self.quarter or 0,)
+        if self.kind in ("half", "bare_half"):
+            h = self.quarter or 1
+            return (2 * h - 1, 2 * h)
+        return (1, 2, 3, 4)
+
+    @property
+    def label(self) -> str:
+        """Language-free form for --json: 2019Q1, Q1, 2019H1, H1, 2019, all, latest."""
+        if self.kind == "quarter":
+            return f"{self.year}Q{self.quarter}"
+        if self.kind == "bare_quarter":
+            return f"Q{self.quarter}"
+        if self.kind == "half":
+            return f"{self.year}H{self.quarter}"
+        if self.kind == "bare_half":
+            return f"H{self.quarter}"
+        if self.kind == "year":
+            return str(self.year)
+        return self.kind
+
+    def _plain(self, lang: Lang) -> str:
         if self.kind == "quarter" and self.year and self.quarter:
             return Period(self.year, self.quarter).human(lang)
         if self.kind == "bare_quarter":
             return f"第{_ZH_QUARTER[self.quarter or 1]}季度" if lang == "zh" else f"Q{self.quarter}"
+        if self.kind in ("half", "bare_half"):
+            zh = "上半年" if self.quarter == 1 else "下半年"
+            if self.kind == "half":
+                return f"{self.year}年{zh}" if lang == "zh" else f"H{self.quarter} {self.year}"
+            return zh if lang == "zh" else f"H{self.quarter}"
         if self.kind == "year":
             return f"{self.year}年" if lang == "zh" else str(self.year)
         if self.kind == "all":
             return "全部季度" if lang == "zh" else "all quarters"
         return "最新" if lang == "zh" else "latest"
 
+    def describe(self, lang: Lang = "en") -> str:
+        """ "H1 2019", "last year = 2025": a relative phrase says what it resolved to."""
+        plain = self._plain(lang)
+        if self.relative:
+            return f"{self.relative}（{plain}）" if lang == "zh" else f"{self.relative} = {plain}"
+        return plain
 
-Comparison = Literal["none", "periods", "change", "platforms", "segments"]
+
+Comparison = Literal["none", "periods", "change", "yoy", "platforms", "segments"]
 
 
 class Query(NamedTuple):
@@ -196,6 +238,8 @@ class Answer:
     message: str = ""  # why not answered, in the question's language
     period_note: str = ""  # e.g. "latest available: Q3 2019" when no period was asked
     available: list[str] = field(default_factory=list)  # periods that do exist, for not_found
+    # Sides asked for that have no figure: {metric, segment, platform, period} (None: any).
+    missing: list[dict] = field(default_factory=list)
 
     @property
     def sources(self) -> list[Source]:

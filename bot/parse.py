@@ -2,107 +2,278 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import re
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
 from .models import PeriodSpec, Query
-from .periods import PeriodError, find_periods
-from .vocab import Term, Vocabulary, is_cjk, normalize
+from .periods import PERIOD_WORD_RE, Found, PeriodError, find_all, zh_numeral_years
+from .vocab import CONTENT_KINDS, Term, Vocabulary, is_cjk, normalize
 
-MAX_QUESTION = 500  # characters considered; longer input is cut, never rejected
-FUZZY_CUTOFF = 84
+MAX_QUESTION = 4096  # Telegram's message limit; longer input is cut, never rejected
+# OSA (Damerau) edit distance allowed for a typo, by word length: short words only forgive a
+# swapped pair of letters ("dua" → "dau"), so "sale" never becomes "scale".
+_MAX_TYPO_DISTANCE = ((8, 2), (5, 1))
+_MIN_FUZZY_LEN = 3
+_FIX_CACHE_SIZE = 20_000
 
 # Emoji, symbols and punctuation carry no meaning here; keep / . ' - inside words.
 _NOISE_RE = re.compile(r"[^\w\s/.'\-\u4e00-\u9fff\u3400-\u4dbf]|_")
+_DASH_RE = re.compile(r"[\u2010-\u2015\u2212~\uff5e]")  # en/em dashes, minus, tildes: ranges
+_TAG_RE = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]{0,10}\s*/?>")  # pasted markup: <b>, </i>, <br/>
 _CJK_RUN_RE = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]+")
 _LATIN_WORD_RE = re.compile(r"[a-z0-9]+(?:['./][a-z0-9]+)*\.?")
+# Where one sentence of a long message ends: the question may be any of them.
+_SENTENCE_END_RE = re.compile(r"[!?。;:]|\.(?=\s)")  # after NFKC: ！？；： are !?;:
+_CONTENT_KINDS = CONTENT_KINDS
+_LONG_MESSAGE = 280  # characters: beyond this, sentences are screened before parsing
+_FRAGMENT_WORDS = 3  # a sentence this short ("Q3 2019?") may complete the question
+
+Hit = tuple[int, Term]  # position in the text, term
 
 
-def _cjk_terms(text: str, vocab: Vocabulary) -> tuple[list[tuple[int, Term]], list[str]]:
+def _cjk_terms(text: str, vocab: Vocabulary) -> tuple[list[Hit], list[tuple[int, str]]]:
     """Longest-first dictionary match over CJK runs; leftovers are returned as unknown."""
-    found: list[tuple[int, Term]] = []
-    unknown: list[str] = []
+    found: list[Hit] = []
+    unknown: list[tuple[int, str]] = []
     for run in _CJK_RUN_RE.finditer(text):
-        s, i, leftover = run.group(0), 0, ""
+        s, i, leftover, at = run.group(0), 0, "", 0
         while i < len(s):
-            for n in range(min(vocab.max_cjk, len(s) - i), 0, -1):
+            for n in vocab.cjk_lengths.get(s[i], ()):
+                if n > len(s) - i:
+                    continue
                 term = vocab.cjk.get(s[i : i + n])
                 if term:
                     if leftover:
-                        unknown.append(leftover)
+                        unknown.append((run.start() + at, leftover))
                         leftover = ""
-                    if term.kind != "filler":
-                        found.append((run.start() + i, term))
+                    found.append((run.start() + i, term))
                     i += n
                     break
             else:
+                if not leftover:
+                    at = i
                 leftover += s[i]
                 i += 1
         if leftover:
-            unknown.append(leftover)
+            unknown.append((run.start() + at, leftover))
     return found, unknown
 
 
-def _latin_terms(text: str, vocab: Vocabulary) -> tuple[list[tuple[int, Term]], list[str]]:
+def _latin_terms(text: str, vocab: Vocabulary) -> tuple[list[Hit], list[tuple[int, str]]]:
     """Correct typos word by word, then match the longest known phrases first."""
-    words = [(m.start(), m.group(0).rstrip(".")) for m in _LATIN_WORD_RE.finditer(text)]
-    fixed = [_corrected(w, vocab) for _, w in words]
-    found: list[tuple[int, Term]] = []
-    unknown: list[str] = []
+    words: list[tuple[int, str]] = []
+    for m in _LATIN_WORD_RE.finditer(text):
+        word = m.group(0).rstrip(".")
+        fixed = _corrected(word, vocab)
+        if len(fixed) == 1:
+            words.append((m.start(), fixed[0]))
+        else:  # a joined pair ("carcode") becomes its two words, both at the pair's position
+            words.extend((m.start(), w) for w in fixed)
+    found: list[Hit] = []
+    unknown: list[tuple[int, str]] = []
     i = 0
+    phrases = vocab.words
+    lengths = vocab.latin_lengths
     while i < len(words):
-        for n in range(min(vocab.max_words, len(words) - i), 0, -1):
-            term = vocab.words.get(tuple(fixed[i : i + n]))
+        # Only the lengths of phrases that start with this word are worth a look.
+        for n in lengths.get(words[i][1], ()):
+            if n > len(words) - i:
+                continue
+            term = phrases.get(tuple(w for _, w in words[i : i + n]))
             if term:
-                if term.kind != "filler":
-                    found.append((words[i][0], term))
+                found.append((words[i][0], term))
                 i += n
                 break
         else:
-            if not words[i][1].isdigit():
-                unknown.append(words[i][1])
+            # Digits and single letters carry no meaning of their own ("b", "x", "2").
+            if not words[i][1].isdigit() and len(words[i][1]) > 1:
+                unknown.append(words[i])
             i += 1
     return found, unknown
 
 
-def _corrected(word: str, vocab: Vocabulary) -> str:
-    """The known word a typo most likely meant ("aftermaket" → "aftermarket"), else the word."""
-    if len(word) < 4 or word.isdigit() or word in vocab.known_words or (word,) in vocab.words:
-        return word
+def _max_distance(word: str) -> int:
+    for length, distance in _MAX_TYPO_DISTANCE:
+        if len(word) >= length:
+            return distance
+    return 1
+
+
+def _corrected(word: str, vocab: Vocabulary) -> tuple[str, ...]:
+    """The known word(s) a typo most likely meant ("aftermaket" → "aftermarket", "carcode" →
+    "car code"), else the word itself. Digit-only words are never "corrected"."""
+    if (
+        len(word) < _MIN_FUZZY_LEN
+        or word.isdigit()
+        or word in vocab.known_words
+        or (word,) in vocab.words
+    ):
+        return (word,)
+    cache = vocab.fix_cache
+    hit = cache.get(word)
+    if hit is None:
+        hit = _correct(word, vocab)
+        if len(cache) >= _FIX_CACHE_SIZE:
+            cache.clear()  # bounded: a flood of distinct junk words cannot grow memory
+        cache[word] = hit
+    return hit
+
+
+def _correct(word: str, vocab: Vocabulary) -> tuple[str, ...]:
     # A plural is the commonest slip: try the exact singular first.
     if word.endswith("s") and (word[:-1],) in vocab.words:
-        return word[:-1]
-    hit = process.extractOne(
-        word, vocab.fuzzy_choices, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF
-    )
-    return hit[0] if hit else word
+        return (word[:-1],)
+    if any(ch.isdigit() for ch in word):
+        return (word,)
+    limit = _max_distance(word)
+    choices = vocab.fuzzy_by_length
+    candidates = [
+        c for n in range(len(word) - limit, len(word) + limit + 1) for c in choices.get(n, ())
+    ]
+    hits = process.extract(word, candidates, scorer=OSA.distance, score_cutoff=limit, limit=2)
+    if hits:
+        best = hits[0]
+        tied = len(hits) > 1 and hits[1][1] == best[1]
+        # Short words: only a swapped pair of letters, never another word ("day" ≠ "dau").
+        short_ok = len(word) > 4 or sorted(best[0]) == sorted(word)
+        if not tied and short_ok:
+            return (best[0],)
+    # Two known words typed as one: "carcode", "ridecode".
+    for i in range(2, len(word) - 1):
+        left, right = word[:i], word[i:]
+        if (left, right) in vocab.words:
+            return (left, right)
+    return (word,)
 
 
 def _unique(items: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+def _prepare(text: str) -> str:
+    """Printable, NFKC, simplified Chinese, lower case, ranges with a plain hyphen, Chinese-
+    numeral years as digits; line breaks kept as sentence ends (。)."""
+    printable = text[:MAX_QUESTION].replace("\n", "。")
+    if not printable.isprintable():
+        printable = "".join(ch if ch.isprintable() else " " for ch in printable)
+    printable = _TAG_RE.sub(" ", printable)
+    return zh_numeral_years(normalize(_DASH_RE.sub("-", printable)))
+
+
+def clean(text: str) -> str:
+    """The form a question is read in: ``_prepare`` without emoji or punctuation."""
+    return _NOISE_RE.sub(" ", _prepare(text))
+
+
+def _segments(text: str) -> list[tuple[int, int]]:
+    """Sentence spans of ``text`` (start, end)."""
+    spans, start = [], 0
+    for m in _SENTENCE_END_RE.finditer(text):
+        spans.append((start, m.end()))
+        start = m.end()
+    spans.append((start, len(text)))
+    return spans
+
+
+def _spaces(m: re.Match) -> str:
+    return " " * len(m.group(0))
+
+
+def _terms(text: str, vocab: Vocabulary) -> tuple[list[Hit], list[tuple[int, str]]]:
+    """Known phrases and unknown words of ``text``, each with its position."""
+    cjk_found, cjk_unknown = _cjk_terms(text, vocab)
+    # Periods are found first (they use hyphens: 2019-08); then "ride-code" is "ride code".
+    latin = _CJK_RUN_RE.sub(_spaces, text).replace("-", " ")  # same length: positions hold
+    latin_found, latin_unknown = _latin_terms(latin, vocab)
+    return sorted(cjk_found + latin_found), sorted(latin_unknown + cjk_unknown)
+
+
+def _question_sentences(
+    spans: list[tuple[int, int]],
+    terms: list[Hit],
+    unknown: list[tuple[int, str]],
+    periods: list[Found],
+) -> tuple[list[Hit], list[tuple[int, str]], list[Found]]:
+    """Keep what lies in the sentences that make the question: those naming something the
+    store knows, and fragments with nothing unknown in them ("Q3 2019?"). All of it when no
+    sentence names anything."""
+    starts = [a for a, _ in spans]
+    content = [False] * len(spans)
+    chatter = [False] * len(spans)
+    for pos, term in terms:
+        if term.kind in _CONTENT_KINDS:
+            content[bisect.bisect_right(starts, pos) - 1] = True
+    if not any(content):
+        return terms, unknown, periods
+    for pos, _ in unknown:
+        chatter[bisect.bisect_right(starts, pos) - 1] = True
+    keep = [c or not x for c, x in zip(content, chatter, strict=True)]
+    inside = lambda pos: keep[bisect.bisect_right(starts, pos) - 1]  # noqa: E731
+    return (
+        [t for t in terms if inside(t[0])],
+        [u for u in unknown if inside(u[0])],
+        [f for f in periods if inside(f.start)],
+    )
+
+
+def _screened(prepared: str, lowered: str, vocab: Vocabulary) -> str:
+    """A long message cut down to the sentences that may hold the question: those with a word
+    the store knows, and short fragments such as "Q3 2019?". All of it when none has one."""
+    spans = _segments(prepared)
+    if len(spans) < 2:
+        return lowered
+    # A sentence said twice asks nothing new: each distinct one is read once.
+    sentences = dict.fromkeys(" ".join(lowered[a:b].split()) for a, b in spans)
+    keep = [
+        text
+        for text in sentences
+        if text and (vocab.screen(text) or len(text.split()) <= _FRAGMENT_WORDS)
+    ]
+    if not any(vocab.screen(part) for part in keep):
+        return lowered
+    # Kept sentences stay sentences: the later, exact sentence check needs their ends.
+    return " 。 ".join(keep)
+
+
 def parse_question(text: str, vocab: Vocabulary, today: dt.date | None = None) -> Query:
-    """Turn a question into a Query; never raises, whatever the input."""
+    """Turn a question into a Query; never raises, whatever the input.
+
+    ``today`` resolves relative periods (last quarter, 去年); the real date when None.
+    """
     original = text if isinstance(text, str) else str(text)
-    clipped = original[:MAX_QUESTION]
-    lowered = normalize("".join(ch if ch.isprintable() else " " for ch in clipped))
-    lowered = _NOISE_RE.sub(" ", lowered)
-    lang = "zh" if any(is_cjk(c) for c in lowered) else "en"
+    prepared = _prepare(original)
+    lowered = _NOISE_RE.sub(" ", prepared)  # one character for one: positions stay valid
+    lang = "zh" if _CJK_RUN_RE.search(lowered) else "en"
     if not lowered.strip():
         return Query(text=original, lang=lang, error="empty")
 
+    marks = prepared  # where sentences end, position for position with ``lowered``
+    if len(lowered) > _LONG_MESSAGE:
+        lowered = marks = _screened(prepared, lowered, vocab)
     try:
-        found_periods, rest = find_periods(lowered, today)
+        yoy, found_periods, rest = find_all(lowered, today)
     except PeriodError as e:
         return Query(text=original, lang=lang, error=f"period:{e}")
+    terms, unknown = _terms(rest, vocab)
+    # A long message: keep the sentences that name a metric, market, platform or topic (the
+    # question may be anywhere); greetings and chatter around it are not the question.
+    spans = _segments(marks) if _SENTENCE_END_RE.search(marks) else []
+    if len(spans) > 1:
+        terms, unknown, found_periods = _question_sentences(spans, terms, unknown, found_periods)
 
-    cjk_found, cjk_unknown = _cjk_terms(rest, vocab)
-    # Periods are found first (they use hyphens: 2019-08); then "ride-code" is "ride code".
-    latin_found, latin_unknown = _latin_terms(_CJK_RUN_RE.sub(" ", rest).replace("-", " "), vocab)
-    terms = sorted(cjk_found + latin_found, key=lambda t: t[0])
+    period_words = [
+        m.group(0)
+        for _, word in unknown
+        for m in [PERIOD_WORD_RE.search(word)]
+        if m and (m.start() == 0 or is_cjk(word[0]))
+    ]
+    if period_words:
+        # A period phrase that is not understood is named, never dropped.
+        return Query(text=original, lang=lang, error=f"period_word:{' '.join(period_words)}")
 
     by_kind: dict[str, list[str]] = {}
     for _, term in terms:
@@ -116,7 +287,13 @@ def parse_question(text: str, vocab: Vocabulary, today: dt.date | None = None) -
     platforms = _unique(by_kind.get("platform", []))
     segments = _unique(by_kind.get("segment", []))
     distinct_periods = list(dict.fromkeys(periods))
-    if len(distinct_periods) >= 2 or "series" in compare or any(p.kind == "year" for p in periods):
+    if yoy:
+        comparison = "yoy"
+    elif (
+        len(distinct_periods) >= 2
+        or "series" in compare
+        or any(p.kind in ("year", "half", "bare_half") for p in periods)
+    ):
         comparison = "periods"
     elif len(platforms) >= 2:
         comparison = "platforms"
@@ -143,7 +320,7 @@ def parse_question(text: str, vocab: Vocabulary, today: dt.date | None = None) -
         topic=topics[0] if topics else None,
         lang=lang,
         want_chart="chart" in by_kind.get("intent", []),
-        unknown=_unique([u for u in latin_unknown + cjk_unknown if u]),
+        unknown=_unique([u for _, u in unknown if u]),
     )
 
 

@@ -38,12 +38,40 @@ _B = r"(?<![a-z0-9])"  # a latin word boundary that also works next to CJK chara
 _E = r"(?![a-z0-9])"
 
 
-def _year(text: str | None) -> int | None:
+# Relative years, resolved against today's date (an offset in years).
+_REL_YEARS = {
+    "this year": 0,
+    "current year": 0,
+    "last year": -1,
+    "previous year": -1,
+    "next year": 1,
+    "今年": 0,
+    "本年": 0,
+    "去年": -1,
+    "上年": -1,
+    "前年": -2,
+    "明年": 1,
+}
+_REL_YEAR = (
+    r"this year|current year|last year|previous year|next year|今年|本年|去年|上年|前年|明年"
+)
+_YEAR = rf"(?:19|20)\d\d|{_REL_YEAR}"
+_ZH_NUMERAL_YEAR_RE = re.compile(r"[〇零一二三四五六七八九]{4}(?=\s*年)")
+_ZH_NUMERAL = {"〇": "0", "零": "0", **{k: str(v) for k, v in _ZH_DIGITS.items()}}
+
+
+def _year(text: str | None, today: dt.date | None = None) -> int | None:
     if not text:
         return None
+    if text in _REL_YEARS:
+        return (today or dt.date.today()).year + _REL_YEARS[text]
     text = text.lstrip("'’")
     y = int(text)
     return 2000 + y if y < 100 else y
+
+
+def _relative(text: str | None) -> str:
+    return text if text in _REL_YEARS else ""
 
 
 class Found(NamedTuple):
@@ -62,29 +90,104 @@ _QUARTER_PATTERNS = [
     # 2019Q3, 2019 Q3, 2019-Q3, 2019 q3
     rf"{_B}(?P<y>(?:19|20)\d\d)\s*[-/ ]?\s*q(?P<q>\d){_E}",
     # Q3 2019, Q3-2019, Q3/19, Q3 '19, Q3 of 2019
-    rf"{_B}q(?P<q>\d)\s*(?:of\s+|[-/ ]\s*)?(?P<y>(?:19|20)\d\d|['’]\d\d|\d\d(?!\d)){_E}",
+    rf"{_B}q(?P<q>\d)\s*(?:of\s+|[-/ ]\s*)?(?P<y>{_YEAR}|['’]\d\d|\d\d(?!\d)){_E}",
     # 19Q3
     rf"{_B}(?P<y>\d\d)q(?P<q>\d){_E}",
     # 3Q19, 3Q2019
     rf"{_B}(?P<q>\d)q(?P<y>\d\d|(?:19|20)\d\d){_E}",
     # third quarter (of 2019), 3rd quarter 2019, last quarter of 2019
     rf"{_B}(?:the\s+)?(?P<o>first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last|final)"
-    rf"\s+quarter(?:\s+(?:of\s+|in\s+)?(?P<y>(?:19|20)\d\d))?{_E}",
+    rf"\s+(?:quarter|qtr\.?)(?:\s+(?:of\s+|in\s+)?(?P<y>{_YEAR}))?(?![a-z0-9])",
+    # qtr 4 2019, quarter 4
+    rf"{_B}(?:qtr\.?|quarter)\s*(?P<q>\d)(?:\s+(?:of\s+)?(?P<y>(?:19|20)\d\d))?{_E}",
     # 2019年第三季度, 2019年三季度, 2019年Q3, 19年第3季度
-    r"(?P<y>(?:19|20)?\d\d)\s*年\s*(?:第\s*)?(?P<zq>[一二三四五六七八九1-9])\s*季度?",
+    r"(?:(?P<y>(?:19|20)?\d\d)\s*年|(?P<yr>今年|本年|去年|上年|前年|明年))\s*(?:的\s*)?(?:第\s*)?"
+    r"(?P<zq>[一二三四五六七八九1-9])\s*季度?(?!月)",
     r"(?P<y2>(?:19|20)?\d\d)\s*年\s*q(?P<q>\d)",
     # 第三季度, 三季度, 第3季度, Q3季度
     r"(?:第\s*)?(?P<zq>[一二三四五六七八九1-9])\s*季度",
-    # bare Q3
+    # bare Q3, 4Q
     rf"{_B}q(?P<q>\d){_E}",
+    rf"{_B}(?P<q>\d)q{_E}",
 ]
 _QUARTER_RES = [re.compile(p) for p in _QUARTER_PATTERNS]
 
+# Half years: H1 2019, 2019H1, 1H19, 19H1, H1'19, first half of 2019, 2019年上半年.
+_HALF_PATTERNS = [
+    rf"{_B}(?P<y>(?:19|20)\d\d)\s*[-/ ]?\s*h(?P<h>\d){_E}",
+    rf"{_B}h(?P<h>\d)\s*(?:of\s+|[-/ ]\s*)?(?P<y>{_YEAR}|['’]\d\d|\d\d(?!\d)){_E}",
+    rf"{_B}(?P<y>\d\d)h(?P<h>\d){_E}",
+    rf"{_B}(?P<h>\d)h(?P<y>\d\d|(?:19|20)\d\d){_E}",
+    rf"{_B}(?:the\s+)?(?P<o>first|1st|second|2nd|latter|last)\s+half"
+    rf"(?:\s+(?:of\s+|in\s+)?(?:the\s+)?(?P<y>{_YEAR}))?{_E}",
+    r"(?P<y>(?:19|20)?\d\d|今年|本年|去年|上年|前年|明年)\s*(?:年\s*)?(?:的\s*)?(?P<zh>上|下)半年",
+    r"(?P<zh>上|下)半年",
+    rf"{_B}h(?P<h>\d){_E}",
+]
+_HALF_RES = [re.compile(p) for p in _HALF_PATTERNS]
+_HALF_WORDS = {
+    "first": 1,
+    "1st": 1,
+    "second": 2,
+    "2nd": 2,
+    "latter": 2,
+    "last": 2,
+    "上": 1,
+    "下": 2,
+}
+
+# The beginning or the end of a year: Q1 or Q4.
+_EDGE_RES = [
+    re.compile(
+        rf"{_B}(?:the\s+)?(?P<edge>beginning|start|early|end|late|close)(?:\s+|-)(?:of\s+)?"
+        rf"(?:the\s+)?(?P<y>{_YEAR}){_E}"
+    ),
+    re.compile(rf"{_B}(?P<y>(?:19|20)\d\d)\s*(?:year[- ]?)?(?P<edge>end|start){_E}"),
+    re.compile(rf"{_B}year[- ]?(?P<edge>end|start)\s*(?:of\s+)?(?P<y>(?:19|20)\d\d){_E}"),
+    re.compile(
+        r"(?P<y>(?:19|20)\d\d|今年|本年|去年|上年|前年|明年)\s*(?:年\s*)?(?P<edge>年初|年底|年末|初|底|末)"
+    ),
+]
+_EDGE_QUARTER = {
+    "beginning": 1,
+    "start": 1,
+    "early": 1,
+    "年初": 1,
+    "初": 1,
+    "end": 4,
+    "late": 4,
+    "close": 4,
+    "年底": 4,
+    "年末": 4,
+    "底": 4,
+    "末": 4,
+}
+
+# Month ranges: Jul-Sep 2019, July to September 2019, 2019年7-9月, 7月至9月.
+_RANGE_RES = [
+    re.compile(
+        rf"{_B}(?P<m1>{_MONTHS})\.?\s*(?:-|to|through|thru|until|till)\s*(?P<m2>{_MONTHS})\.?"
+        rf"(?:\s*,?\s*(?:of\s+)?(?P<y>{_YEAR}))?{_E}"
+    ),
+    re.compile(
+        r"(?:(?P<y>(?:19|20)\d\d|今年|本年|去年|上年|前年|明年)\s*年?\s*)?(?P<m1>\d{1,2})\s*月?\s*"
+        r"(?:-|至|到)\s*(?P<m2>\d{1,2})\s*月(?!活)"
+    ),
+]
+
 _RELATIVE_RE = re.compile(
-    rf"{_B}(?P<rel>last quarter|previous quarter|this quarter|current quarter){_E}"
-    r"(?!\s+(?:of\s+|in\s+)?(?:19|20)\d\d)"
-    r"|(?P<zrel>上个?季度|本季度|这个?季度|上一季度)"
+    rf"{_B}(?P<rel>last quarter|previous quarter|this quarter|current quarter|next quarter){_E}"
+    rf"(?!\s+(?:of\s+|in\s+)?(?:{_YEAR}))"
+    r"|(?P<zrel>上个?季度|本季度|这个?季度|上一季度|下个?季度|下一季度)"
 )
+# Year on year: compare with the same quarter a year earlier (not a period of its own).
+_YOY_RE = re.compile(
+    rf"{_B}(?:yoy|y/y|y-o-y|year[- ]on[- ]year|year[- ]over[- ]year|(?:a\s+)?year[- ]ago"
+    rf"|(?:a\s+)?year[- ]earlier|(?:vs\.?\s+|against\s+)?(?:the\s+)?same (?:quarter|period)"
+    rf"(?:\s+(?:of\s+|in\s+)?(?:the\s+)?(?:last|previous|prior) year|\s+a year (?:ago|earlier))?){_E}"
+    r"|同比|去年同期|上年同期"
+)
+_REL_YEAR_RE = re.compile(rf"{_B}(?P<rel>{_REL_YEAR}){_E}")
 
 # Spans that look like a month or a date: given to dateparser.
 _DATE_RES = [
@@ -156,10 +259,36 @@ def _blank(text: str, start: int, end: int) -> str:
     return text[:start] + " " * (end - start) + text[end:]
 
 
+def zh_numeral_years(text: str) -> str:
+    """二〇一九年 → 2019年 (same length, so positions keep their meaning)."""
+    return _ZH_NUMERAL_YEAR_RE.sub(lambda m: "".join(_ZH_NUMERAL[c] for c in m.group(0)), text)
+
+
+def _next(p: Period) -> Period:
+    return Period(p.year + 1, 1) if p.quarter == 4 else Period(p.year, p.quarter + 1)
+
+
+def _range_spec(m1: int, m2: int, y: int | None, span: str, rel: str) -> PeriodSpec:
+    """A month range that is exactly a quarter, a half or a year; anything else is refused."""
+    for m in (m1, m2):
+        if not 1 <= m <= 12:
+            raise PeriodError(span)
+    if m1 % 3 == 1 and m2 == m1 + 2:
+        q = (m1 - 1) // 3 + 1
+        return PeriodSpec("quarter" if y else "bare_quarter", y, q, span, rel)
+    if m1 in (1, 7) and m2 == m1 + 5:
+        return PeriodSpec("half" if y else "bare_half", y, 1 if m1 == 1 else 2, span, rel)
+    if (m1, m2) == (1, 12) and y:
+        return PeriodSpec("year", y, None, span, rel)
+    raise PeriodError(span)  # figures are quarterly: Aug-Oct is no quarter
+
+
 def find_periods(text: str, today: dt.date | None = None) -> tuple[list[Found], str]:
     """Every period phrase in normalised ``text``, in order, and the text with them blanked.
 
-    Raises PeriodError for a period that cannot exist (Q5, month 13).
+    Relative phrases (last quarter, 去年) are resolved against ``today``. A year-on-year
+    phrase yields a spec of kind ``yoy``-free form: see ``find_yoy``.
+    Raises PeriodError for a period that cannot exist (Q5, month 13, Aug-Oct).
     """
     today = today or dt.date.today()
     found: list[Found] = []
@@ -167,13 +296,55 @@ def find_periods(text: str, today: dt.date | None = None) -> tuple[list[Found], 
     for m in _RELATIVE_RE.finditer(text):
         rel = m.group("rel") or m.group("zrel")
         current = quarter_of(today)
-        p = (
-            current
-            if ("this" in rel or "current" in rel or "本" in rel or "这" in rel)
-            else (current.previous())
-        )
-        found.append(Found(PeriodSpec("quarter", p.year, p.quarter, rel), m.start(), m.end()))
+        if "this" in rel or "current" in rel or "本" in rel or "这" in rel:
+            p = current
+        elif "next" in rel or "下" in rel:
+            p = _next(current)
+        else:
+            p = current.previous()
+        spec = PeriodSpec("quarter", p.year, p.quarter, rel, rel)
+        found.append(Found(spec, m.start(), m.end()))
         text = _blank(text, m.start(), m.end())
+
+    for m in _RANGE_RES[0].finditer(text):
+        y = _year(m.group("y"), today)
+        spec = _range_spec(
+            _MONTH_NUMBER[m.group("m1")],
+            _MONTH_NUMBER[m.group("m2")],
+            y,
+            m.group(0).strip(),
+            _relative(m.group("y")),
+        )
+        found.append(Found(spec, m.start(), m.end()))
+        text = _blank(text, m.start(), m.end())
+    for m in _RANGE_RES[1].finditer(text):
+        y = _year(m.group("y"), today)
+        spec = _range_spec(
+            int(m.group("m1")), int(m.group("m2")), y, m.group(0).strip(), _relative(m.group("y"))
+        )
+        found.append(Found(spec, m.start(), m.end()))
+        text = _blank(text, m.start(), m.end())
+
+    for rx in _HALF_RES:
+        for m in rx.finditer(text):
+            g = m.groupdict()
+            word = g.get("o") or g.get("zh")
+            h = _HALF_WORDS[word] if word else int(g["h"])
+            if not 1 <= h <= 2:
+                raise PeriodError(m.group(0).strip())
+            y = _year(g.get("y"), today)
+            kind = "half" if y else "bare_half"
+            spec = PeriodSpec(kind, y, h, m.group(0).strip(), _relative(g.get("y")))
+            found.append(Found(spec, m.start(), m.end()))
+            text = _blank(text, m.start(), m.end())
+
+    for rx in _EDGE_RES:
+        for m in rx.finditer(text):
+            y = _year(m.group("y"), today)
+            q = _EDGE_QUARTER[m.group("edge")]
+            spec = PeriodSpec("quarter", y, q, m.group(0).strip(), _relative(m.group("y")))
+            found.append(Found(spec, m.start(), m.end()))
+            text = _blank(text, m.start(), m.end())
 
     for rx in _QUARTER_RES:
         for m in rx.finditer(text):
@@ -187,9 +358,10 @@ def find_periods(text: str, today: dt.date | None = None) -> tuple[list[Found], 
                 q = int(g["q"])
             if not 1 <= q <= 4:
                 raise PeriodError(f"Q{q}")
-            y = _year(g.get("y") or g.get("y2"))
+            ytext = g.get("y") or g.get("y2") or g.get("yr")
+            y = _year(ytext, today)
             spec = (
-                PeriodSpec("quarter", y, q, m.group(0).strip())
+                PeriodSpec("quarter", y, q, m.group(0).strip(), _relative(ytext))
                 if y
                 else PeriodSpec("bare_quarter", None, q, m.group(0).strip())
             )
@@ -212,6 +384,12 @@ def find_periods(text: str, today: dt.date | None = None) -> tuple[list[Found], 
             found.append(Found(PeriodSpec("year", y, None, m.group(0).strip()), m.start(), m.end()))
             text = _blank(text, m.start(), m.end())
 
+    for m in _REL_YEAR_RE.finditer(text):
+        rel = m.group("rel")
+        spec = PeriodSpec("year", _year(rel, today), None, rel, rel)
+        found.append(Found(spec, m.start(), m.end()))
+        text = _blank(text, m.start(), m.end())
+
     # A month without a year means its quarter in the latest year that has figures.
     for m in _MONTH_ONLY_RE.finditer(text):
         month = _MONTH_NUMBER[m.group("m")] if m.group("m") else int(m.group("zm"))
@@ -223,3 +401,60 @@ def find_periods(text: str, today: dt.date | None = None) -> tuple[list[Found], 
 
     found.sort(key=lambda f: f.start)
     return found, text
+
+
+def find_yoy(text: str) -> tuple[bool, str]:
+    """Whether ``text`` asks year on year (YoY, 同比, year-ago), and the text with it blanked.
+
+    Run before ``find_periods``: "same quarter last year" must not read as "last year".
+    """
+    hit = False
+    for m in _YOY_RE.finditer(text):
+        hit = True
+        text = _blank(text, m.start(), m.end())
+    return hit, text
+
+
+# Words that speak of time. One left over after the grammar has run means a period phrase was
+# not understood: it is named back to the user, never dropped.
+PERIOD_WORD_RE = re.compile(
+    rf"{_B}(?:quarters?|qtrs?|halfs?|halves|half-year|years?|yrs?|months?|mid|midyear|"
+    rf"beginning|early|late|ago|fy\d*|ytd|h\d|q\d+|{_MONTHS.replace('may|', '')})(?![a-z])"
+    r"|季度?|半年|年初|年底|年末|年中|月(?!活)|同期|上月|本月"
+)
+
+
+# Every period phrase holds one of these; long messages are read only around them.
+_ANCHOR_RE = re.compile(
+    rf"\d|(?<![a-z])(?:quarters?|qtr|half|year|yoy|y/y|y-o-y|same|beginning|start|early|end|late"
+    rf"|close|{_MONTHS})(?![a-z])|[季年月〇零]|同比|同期"
+)
+_WINDOW = 48  # characters kept on each side of an anchor: longer than any period phrase
+_SHORT = 2 * _WINDOW + 40  # below this, the whole text is read directly
+
+
+def find_all(text: str, today: dt.date | None = None) -> tuple[bool, list[Found], str]:
+    """``find_yoy`` then ``find_periods``, reading a long text only in windows around the
+    words every period phrase holds, so a 4,096-character message costs little more than a
+    short one. Positions refer to ``text``; the returned text has the phrases blanked."""
+    if len(text) <= _SHORT:
+        yoy, rest = find_yoy(text)
+        found, rest = find_periods(rest, today)
+        return yoy, found, rest
+    windows: list[list[int]] = []
+    for m in _ANCHOR_RE.finditer(text):
+        a, b = max(0, m.start() - _WINDOW), min(len(text), m.end() + _WINDOW)
+        if windows and a <= windows[-1][1]:
+            windows[-1][1] = b
+        else:
+            windows.append([a, b])
+    yoy, found, parts, last = False, [], [], 0
+    for a, b in windows:
+        hit, sub = find_yoy(text[a:b])
+        sub_found, sub = find_periods(sub, today)
+        yoy = yoy or hit
+        found.extend(f._replace(start=f.start + a, end=f.end + a) for f in sub_found)
+        parts.extend((text[last:a], sub))
+        last = b
+    parts.append(text[last:])
+    return yoy, found, "".join(parts)

@@ -14,9 +14,12 @@ from functools import cache
 from pathlib import Path
 from typing import NamedTuple
 
+import opencc
+
 from .models import Lang
 
 # Kinds a phrase can stand for. "filler" words are known to carry no meaning.
+CONTENT_KINDS = ("metric", "segment", "platform", "topic")
 KINDS = ("metric", "segment", "platform", "topic", "compare", "intent", "lang", "period", "filler")
 
 
@@ -34,11 +37,25 @@ class Term(NamedTuple):
 
 
 _SPACE_RE = re.compile(r"\s+")
+_CJK_RE = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
+
+
+@cache
+def _t2s() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    """Traditional Chinese as simplified (泛汽車 → 泛汽车); text without CJK is returned as is."""
+    if not _CJK_RE.search(text):
+        return text
+    return _t2s().convert(text)
 
 
 def normalize(text: str) -> str:
-    """NFKC, lower case, one space between words: the form phrases are matched in."""
-    return _SPACE_RE.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
+    """NFKC, simplified Chinese, lower case, one space between words: the form phrases are
+    matched in."""
+    return _SPACE_RE.sub(" ", to_simplified(unicodedata.normalize("NFKC", text)).lower()).strip()
 
 
 def is_cjk(ch: str) -> bool:
@@ -56,26 +73,59 @@ class Vocabulary:
     max_words: int = 1
     max_cjk: int = 1
     fuzzy_choices: list[str] = field(default_factory=list)  # known latin words worth fuzzing
+    fuzzy_by_length: dict[int, list[str]] = field(default_factory=dict)  # the same, by length
+    fix_cache: dict[str, tuple[str, ...]] = field(default_factory=dict)  # typo → correction
+    # Phrase lengths by first word / first character, longest first: the matcher tries only
+    # these, which keeps a 4,096-character message fast.
+    latin_lengths: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    cjk_lengths: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # Words and CJK phrases that name a metric, market, platform or topic: a cheap screen for
+    # the sentences of a long message that may hold the question.
+    content_words: set[str] = field(default_factory=set)
+    cjk_content: set[str] = field(default_factory=set)
+    _cjk_screen: re.Pattern | None = None
 
     def add(self, kind: str, key: str, phrase: str) -> None:
         phrase = normalize(phrase).replace("-", " ")  # "pan-car" and "pan car" are one phrase
         if not phrase:
             return
         term = Term(kind, key)
+        content = kind in CONTENT_KINDS
         if any(is_cjk(c) for c in phrase):
+            if content:
+                self.cjk_content.add(phrase)
+                self._cjk_screen = None
             self.cjk.setdefault(phrase, term)
             self.max_cjk = max(self.max_cjk, len(phrase))
+            _add_length(self.cjk_lengths, phrase[0], len(phrase))
             return
         words = tuple(tokenize_latin(phrase))
         if not words:
             return
         self.words.setdefault(words, term)
         self.max_words = max(self.max_words, len(words))
+        _add_length(self.latin_lengths, words[0], len(words))
+        if content:
+            self.content_words.update(w for w in words if len(w) > 2 and not w.isdigit())
         # Typos are corrected word by word towards words long enough to tell apart.
         for word in words:
-            if len(word) >= 4 and not word.isdigit() and word not in self.known_words:
+            if len(word) >= 3 and not word.isdigit() and word not in self.known_words:
                 self.known_words.add(word)
                 self.fuzzy_choices.append(word)
+                self.fuzzy_by_length.setdefault(len(word), []).append(word)
+        self.fix_cache.clear()
+
+    def screen(self, text: str) -> bool:
+        """Whether ``text`` may name something the store knows (fast, exact words only)."""
+        if not self.content_words.isdisjoint(text.split()):
+            return True
+        if _CJK_RE.search(text) is None:
+            return False
+        if self._cjk_screen is None:
+            # Longest first, so the alternation tries 泛汽车行业 before 泛汽车.
+            phrases = sorted(self.cjk_content, key=len, reverse=True)
+            self._cjk_screen = re.compile("|".join(map(re.escape, phrases)) or "(?!)")
+        return self._cjk_screen.search(text) is not None
 
     def meaning(self, phrase: str) -> Term | None:
         """What a phrase means now, matched in the same form `add` stores it in."""
@@ -98,6 +148,10 @@ class Vocabulary:
             if name or kind == "unit":
                 return name
         return key.replace("_", " ")
+
+
+def _add_length(lengths: dict[str, tuple[int, ...]], first: str, n: int) -> None:
+    lengths[first] = tuple(sorted({*lengths.get(first, ()), n}, reverse=True))
 
 
 _LATIN_TOKEN_RE = re.compile(r"[a-z0-9]+(?:['./-][a-z0-9]+)*\.?")

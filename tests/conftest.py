@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import shutil
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,9 +23,19 @@ def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped store, built from data/ once per session (about a second each time)."""
+    path = tmp_path_factory.mktemp("template") / "marketbot.db"
+    open_store(path).close()
+    return path
+
+
 @pytest.fixture
-def fresh_db(db_path: Path) -> Store:
-    """A store built from the shipped data/, in a real SQLite file."""
+def fresh_db(store_template: Path, db_path: Path) -> Iterator[Store]:
+    """A store with the shipped data in a real SQLite file of its own (a copy of the template,
+    which is what makes the answer tests and the mutation run fast)."""
+    shutil.copy(store_template, db_path)
     store = open_store(db_path)
     yield store
     store.close()

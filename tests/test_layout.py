@@ -59,3 +59,18 @@ def test_the_telegram_layer_is_one_package() -> None:
     modules = {p.name for p in (BOT / "telegram").glob("*.py")}
     assert {"app.py", "handlers.py", "subscribe.py", "delivery.py", "pacing.py"} <= modules
     assert not (BOT / "telegram_bot.py").exists() and not (BOT / "push.py").exists()
+
+
+def test_the_running_bot_does_not_load_pandas_until_a_file_arrives() -> None:
+    """pandas (ingest) and the report readers cost ~50 MB of a bot's memory: curators' uploads
+    load them when they come, not every bot at start-up."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, bot.telegram.app; "
+        "print(sorted(m for m in ('pandas', 'pdfplumber', 'trafilatura', 'docx') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -33,3 +33,43 @@ def test_pct() -> None:
     assert signed_pct(pct_change(199e6, 283e6)) == "+42.2%"
     assert signed_pct(pct_change(28500, 27200)) == "-4.6%"
     assert signed_pct(0.0) == "0.0%"
+
+
+@pytest.mark.parametrize(
+    ("value", "lang", "text"),
+    [
+        (283_456_789, "en", "283,456,789"),
+        (1_999_999, "en", "1,999,999"),
+        (283_500_000, "en", "283.5 million"),
+        (1_500_000_000, "en", "1.5 billion"),
+        (1_234_567_891, "en", "1,234,567,891"),
+        (12.345, "en", "12.345"),
+        (283_456_789, "zh", "2.83456789亿"),
+        (1_999_999, "zh", "199.9999万"),
+        (431_300, "zh", "43.13万"),
+        (-4.6, "en", "-4.6"),
+        (-283_000_000, "en", "-283 million"),
+    ],
+)
+def test_reply_numbers_are_exact(value: float, lang: str, text: str) -> None:
+    # A stored figure is never rounded silently in a reply.
+    assert human_number(value, "=", lang) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "qualifier", "lang", "label"),
+    [
+        (283_456_789, "=", "en", "≈283.46M"),
+        (1_999_999, "=", "en", "≈2M"),
+        (283_456_789, "=", "zh", "约2.83亿"),
+        (283_456_789, "~", "en", "~283.46M"),  # already "about": one mark, not two
+        (200_000_001, ">", "en", "≈200M+"),
+        (431_300, "=", "en", "431.3K"),
+        (401_000, "=", "en", "401K"),
+        (9_500, "=", "en", "9,500"),
+        (12_345, "<", "en", "<≈12.3K"),
+        (-283_000_000, "=", "en", "-283M"),
+    ],
+)
+def test_compact_labels_mark_rounding(value: float, qualifier: str, lang: str, label: str) -> None:
+    assert short_number(value, qualifier, lang) == label

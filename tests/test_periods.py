@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from bot.models import Period, PeriodSpec
-from bot.periods import PeriodError, find_periods
+from bot.periods import PeriodError, find_periods, find_yoy, zh_numeral_years
 
 TODAY = dt.date(2026, 11, 26)
 
@@ -72,3 +72,130 @@ def test_period_value() -> None:
     assert Period(2019, 2) < Period(2019, 3) < Period(2020, 1)
     with pytest.raises(ValueError):
         Period.parse("2019Q5")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "year", "number", "relative"),
+    [
+        ("h1 2019", "half", 2019, 1, ""),
+        ("h2'19", "half", 2019, 2, ""),
+        ("2019h2", "half", 2019, 2, ""),
+        ("2019 h1", "half", 2019, 1, ""),
+        ("1h19", "half", 2019, 1, ""),
+        ("19h2", "half", 2019, 2, ""),
+        ("first half of 2019", "half", 2019, 1, ""),
+        ("the second half of 2019", "half", 2019, 2, ""),
+        ("h1", "bare_half", None, 1, ""),
+        ("上半年", "bare_half", None, 1, ""),
+        ("2019年下半年", "half", 2019, 2, ""),
+        ("jan-jun 2019", "half", 2019, 1, ""),
+        ("jul-dec 2019", "half", 2019, 2, ""),
+        ("q4'19", "quarter", 2019, 4, ""),
+        ("4th qtr 2019", "quarter", 2019, 4, ""),
+        ("fourth qtr. 2019", "quarter", 2019, 4, ""),
+        ("qtr 4 2019", "quarter", 2019, 4, ""),
+        ("fourth quarter 2019", "quarter", 2019, 4, ""),
+        ("4q", "bare_quarter", None, 4, ""),
+        ("四季度", "bare_quarter", None, 4, ""),
+        ("第四季度", "bare_quarter", None, 4, ""),
+        ("jul-sep 2019", "quarter", 2019, 3, ""),
+        ("july through september 2019", "quarter", 2019, 3, ""),
+        ("jan-mar", "bare_quarter", None, 1, ""),
+        ("2019年7-9月", "quarter", 2019, 3, ""),
+        ("7月到9月", "bare_quarter", None, 3, ""),
+        ("beginning of 2019", "quarter", 2019, 1, ""),
+        ("start of 2019", "quarter", 2019, 1, ""),
+        ("early 2019", "quarter", 2019, 1, ""),
+        ("end of 2019", "quarter", 2019, 4, ""),
+        ("end-2019", "quarter", 2019, 4, ""),
+        ("late 2019", "quarter", 2019, 4, ""),
+        ("2019 year-end", "quarter", 2019, 4, ""),
+        ("2019年初", "quarter", 2019, 1, ""),
+        ("2019年底", "quarter", 2019, 4, ""),
+        ("2019年末", "quarter", 2019, 4, ""),
+        ("last year", "year", 2025, None, "last year"),
+        ("this year", "year", 2026, None, "this year"),
+        ("去年", "year", 2025, None, "去年"),
+        ("今年", "year", 2026, None, "今年"),
+        ("前年", "year", 2024, None, "前年"),
+        ("上季度", "quarter", 2026, 3, "上季度"),
+        ("本季度", "quarter", 2026, 4, "本季度"),
+        ("next quarter", "quarter", 2027, 1, "next quarter"),
+        ("q3 last year", "quarter", 2025, 3, "last year"),
+        ("去年三季度", "quarter", 2025, 3, "去年"),
+        ("end of last year", "quarter", 2025, 4, "last year"),
+        ("last quarter of last year", "quarter", 2025, 4, "last year"),
+        ("去年上半年", "half", 2025, 1, "去年"),
+    ],
+)
+def test_more_period_forms(text, kind, year, number, relative) -> None:
+    found, rest = find_periods(text, TODAY)
+    assert [(f.spec.kind, f.spec.year, f.spec.quarter, f.spec.relative) for f in found] == [
+        (kind, year, number, relative)
+    ]
+    assert not rest.strip(), "the whole phrase is consumed"
+
+
+@pytest.mark.parametrize("text", ["h3 2019", "h0", "aug-oct 2019", "feb-jun 2019", "2019年8-10月"])
+def test_periods_that_are_no_quarter_half_or_year_raise(text: str) -> None:
+    with pytest.raises(PeriodError):
+        find_periods(text, TODAY)
+
+
+def test_chinese_numeral_years() -> None:
+    assert zh_numeral_years("二〇一九年第三季度") == "2019年第三季度"
+    assert zh_numeral_years("二零一九年") == "2019年"
+    assert zh_numeral_years("三季度") == "三季度"  # not a year: left alone
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["yoy", "y/y", "year on year", "year-over-year", "year-ago", "a year earlier", "同比",
+     "去年同期", "same quarter last year", "vs the same period a year ago"],
+)  # fmt: skip
+def test_year_on_year_phrases(text: str) -> None:
+    hit, rest = find_yoy(text)
+    assert hit and not rest.strip()
+    found, _ = find_periods(rest, TODAY)
+    assert found == []  # "last year" inside "same quarter last year" is not a period
+
+
+def test_describe_says_what_a_relative_period_resolved_to() -> None:
+    assert PeriodSpec("year", 2025, None, "last year", "last year").describe() == "last year = 2025"
+    assert PeriodSpec("quarter", 2026, 3, "上季度", "上季度").describe("zh") == (
+        "上季度（2026年第三季度）"
+    )
+    assert PeriodSpec("half", 2019, 1).describe() == "H1 2019"
+    assert PeriodSpec("half", 2019, 2).describe("zh") == "2019年下半年"
+    assert PeriodSpec("half", 2019, 2).quarters() == (3, 4)
+    assert [PeriodSpec(k, 2019, 1).label for k in ("quarter", "half", "year")] == [
+        "2019Q1",
+        "2019H1",
+        "2019",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "year", "number"),
+    [
+        ("apr-jun 2019", "quarter", 2019, 2),
+        ("oct-dec", "bare_quarter", None, 4),
+        ("jan-dec 2019", "year", 2019, None),
+        ("jul-dec", "bare_half", None, 2),
+        ("2019年1-3月", "quarter", 2019, 1),
+        ("2019年10月-12月", "quarter", 2019, 4),
+    ],
+)
+def test_month_ranges(text, kind, year, number) -> None:
+    found, _ = find_periods(text, TODAY)
+    assert [(f.spec.kind, f.spec.year, f.spec.quarter) for f in found] == [(kind, year, number)]
+    assert found[0].spec.text == text  # the phrase as asked, for messages
+
+
+@pytest.mark.parametrize(
+    "text", ["jan-dec", "2019年11-13月", "2019年13-15月", "2019年0-2月", "mar-may 2019"]
+)
+def test_month_ranges_that_are_no_period(text: str) -> None:
+    with pytest.raises(PeriodError) as e:
+        find_periods(text, TODAY)
+    assert str(e.value) == text  # named back to the user

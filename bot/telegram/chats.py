@@ -168,3 +168,9 @@ def migrate_chat(store: Store, old_id: int, new_id: int) -> None:
             conn.execute(
                 f"UPDATE OR REPLACE {table} SET {column} = ? WHERE {column} = ?", (new_id, old_id)
             )
+
+
+def migrate_chat_later(store: Store, old_id: int, new_id: int) -> None:
+    """`migrate_chat` through the background writer: after the chat's pending follow-up and
+    button writes (so none lands under the old id), and off the event loop."""
+    writer_for(store).submit(lambda db: migrate_chat(db, old_id, new_id))

@@ -35,7 +35,7 @@ from telegram.ext import (
 )
 
 from ..curation import Preview, import_file, max_upload_bytes, preview_file
-from ..ingest import IngestError
+from ..errors import IngestError
 from ..parse import parse_question
 from ..teaching import TEACHABLE_KINDS, TeachError, forget, teach
 from ..vocab import Term

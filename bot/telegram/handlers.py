@@ -173,7 +173,7 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, te
     try:
         await send_answer(message, answer, st, quote=quote)
     except ChatMigrated as e:  # the group became a supergroup: answer there, keep its state
-        chats.migrate_chat(st.store, chat.id, e.new_chat_id)
+        chats.migrate_chat_later(st.store, chat.id, e.new_chat_id)
         for chunk in split_html(render_text(answer, st.store.vocabulary, html=True)):
             await context.bot.send_message(e.new_chat_id, chunk, parse_mode=ParseMode.HTML)
     handled = time.perf_counter() - started
@@ -341,7 +341,7 @@ async def group_migrated(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         if message.migrate_to_chat_id
         else (message.migrate_from_chat_id, message.chat.id)
     )
-    chats.migrate_chat(state(context).store, old, new)
+    chats.migrate_chat_later(state(context).store, old, new)
     context.application.migrate_chat_data(old_chat_id=old, new_chat_id=new)
     log.info("chat migrated to a supergroup")
 
@@ -350,7 +350,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the failure and tell the user, briefly; never let it stop the bot."""
     error = context.error
     if isinstance(error, ChatMigrated) and isinstance(update, Update) and update.effective_chat:
-        chats.migrate_chat(state(context).store, update.effective_chat.id, error.new_chat_id)
+        chats.migrate_chat_later(state(context).store, update.effective_chat.id, error.new_chat_id)
         log.info("chat migrated while replying")
         return
     if isinstance(error, Forbidden):

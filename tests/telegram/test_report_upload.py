@@ -15,6 +15,7 @@ import openpyxl
 import pytest
 
 from bot.extract.export import COLUMNS
+from bot.telegram.writer import writer_for
 from tests.fake_bot_api import DEFAULT_GROUP_ID, FakeBotApi
 from tests.telegram.test_curate import (
     CURATOR,
@@ -85,7 +86,9 @@ def edited_book(data: bytes, edit) -> bytes:
 
 async def test_txt_report_to_xlsx_edit_send_back_import_and_ask(bot: Running, db_path: Path):
     assert "3.01亿" not in await ask(bot, "泛汽车 用户 2019年第四季度")
-    before = store_bytes(db_path)  # after the question: unanswered ones are recorded
+    # the question's follow-up state and unanswered record are written in the background
+    assert await asyncio.to_thread(writer_for(bot.store).flush, 10.0)
+    before = store_bytes(db_path)
 
     document, text, messages = await send_report(
         bot, CHINESE.encode(), "星图-2019Q4.txt", "text/plain"

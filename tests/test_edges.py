@@ -1,0 +1,389 @@
+"""Issue 9: answers at the edges of periods, comparisons, words and numbers, from the user's side.
+
+Each question is asked through `ask` on a real store file and judged on the reply text, the
+figures and the `missing` sides. "Today" is fixed so relative periods are deterministic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from bot.answer import ask
+from bot.format import answer_json, render_text
+from bot.ingest import ingest_file
+
+TODAY = dt.date(2026, 11, 26)  # last quarter = Q3 2026, last year = 2025
+IN_2019 = dt.date(2019, 11, 26)  # last quarter = Q3 2019, which the store has
+
+HEADER = (
+    "metric,segment,platform,period,value,qualifier,unit,source,stated_pct,note,note_zh,"
+    "source_title,source_publisher,source_published\n"
+)
+
+
+def facts(answer) -> set[tuple]:
+    return {(f.metric, f.segment, f.platform, f.period.label, f.value) for f in answer.facts}
+
+
+def text(answer, store) -> str:
+    return render_text(answer, store.vocabulary)
+
+
+def sides(answer) -> set[tuple]:
+    return {(m["metric"], m["segment"], m["platform"], m["period"]) for m in answer.missing}
+
+
+def ingest_rows(store, tmp_path: Path, rows: list[str], name: str = "extra.csv") -> None:
+    path = tmp_path / name
+    path.write_text(HEADER + "".join(r + "\n" for r in rows), encoding="utf-8")
+    ingest_file(store, path)
+
+
+# -- periods ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "pan-auto users H1 2019",
+        "pan-auto users first half of 2019",
+        "pan-auto users 1H19",
+        "pan-auto users 2019H1",
+        "泛汽车用户 2019年上半年",
+        "泛汽车用户 二〇一九年上半年",
+        "pan-auto users Jan-Jun 2019",
+    ],
+)
+def test_first_half_is_exactly_q1_and_q2(fresh_db, question: str) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert facts(a) == {("users", "pan_auto", None, "2019Q2", 199_000_000)}  # never Q3
+    assert sides(a) == {("users", "pan_auto", None, "2019Q1")}
+    reply = text(a, fresh_db)
+    assert ("Q1 2019" in reply or "2019年第一季度" in reply) and "283" not in reply
+    assert "No period asked" not in reply and "未指定时间" not in reply
+
+
+@pytest.mark.parametrize(
+    "question", ["pan-auto users 2019H2", "pan-auto users H2 2019", "泛汽车用户 2019年下半年"]
+)
+def test_second_half_is_exactly_q3_and_q4(fresh_db, question: str) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert facts(a) == {("users", "pan_auto", None, "2019Q3", 283_000_000)}
+    assert sides(a) == {("users", "pan_auto", None, "2019Q4")}
+    assert "No period asked" not in text(a, fresh_db)
+
+
+@pytest.mark.parametrize(
+    ("question", "asked"),
+    [
+        ("4th qtr 2019 pan-auto users", "Q4 2019"),
+        ("pan-auto users fourth quarter of 2019", "Q4 2019"),
+        ("pan-auto users Q4'19", "Q4 2019"),
+        ("pan-auto users end of 2019", "Q4 2019"),
+        ("pan-auto users late 2019", "Q4 2019"),
+        ("pan-auto users beginning of 2019", "Q1 2019"),
+        ("pan-auto users early 2019", "Q1 2019"),
+        ("泛汽车用户 2019年初", "2019年第一季度"),
+        ("泛汽车用户 二〇一九年第四季度", "2019年第四季度"),
+        ("pan-auto users Oct-Dec 2019", "Q4 2019"),
+    ],
+)
+def test_period_words_are_kept_not_dropped(fresh_db, question: str, asked: str) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "not_found" and not a.facts  # never every 2019 quarter
+    assert asked in text(a, fresh_db)
+    assert a.available == ["2019Q2", "2019Q3"]
+
+
+@pytest.mark.parametrize(
+    ("question", "period"),
+    [
+        ("pan-auto users Jul-Sep 2019", "2019Q3"),
+        ("pan-auto users July to September 2019", "2019Q3"),
+        ("泛汽车用户 2019年7-9月", "2019Q3"),
+        ("泛汽车用户 2019年7月至9月", "2019Q3"),
+        ("aftermarket DAU 2nd qtr 2019", "2019Q2"),
+        ("aftermarket DAU 2Q", "2019Q2"),
+        ("后市场日活 二〇一九年第二季度", "2019Q2"),
+    ],
+)
+def test_month_ranges_and_quarter_forms(fresh_db, question: str, period: str) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert {f.period.label for f in a.facts} == {period}
+
+
+def test_relative_periods_say_what_they_resolved_to(fresh_db) -> None:
+    a = ask("aftermarket DAU last year", fresh_db, today=TODAY)
+    assert a.status == "not_found" and not a.facts
+    reply = text(a, fresh_db)
+    assert "last year = 2025" in reply and "latest is Q3 2019" in reply
+    assert "No period asked" not in reply
+
+    a = ask("aftermarket DAU last quarter", fresh_db, today=TODAY)
+    assert a.status == "not_found"
+    assert "last quarter = Q3 2026" in text(a, fresh_db)
+
+    a = ask("aftermarket DAU last quarter", fresh_db, today=IN_2019)
+    assert facts(a) == {("dau", "aftermarket", None, "2019Q3", 27200)}
+    assert "last quarter = Q3 2019" in text(a, fresh_db)
+
+    a = ask("aftermarket DAU this year", fresh_db, today=IN_2019)
+    assert {f.period.label for f in a.facts} == {"2019Q2", "2019Q3"}
+    assert "this year = 2019" in text(a, fresh_db)
+
+
+@pytest.mark.parametrize(
+    ("question", "today", "expect"),
+    [
+        ("后市场日活 上季度", IN_2019, {"2019Q3"}),
+        ("后市场日活 本季度", IN_2019, set()),  # Q4 2019: no figure
+        ("后市场日活 今年", IN_2019, {"2019Q2", "2019Q3"}),
+        ("后市场日活 去年", TODAY, set()),
+        ("后市场日活 去年三季度", dt.date(2020, 3, 1), {"2019Q3"}),
+    ],
+)
+def test_chinese_relative_periods(fresh_db, question: str, today: dt.date, expect: set) -> None:
+    a = ask(question, fresh_db, today=today)
+    assert {f.period.label for f in a.facts} == expect
+    assert a.status == ("answered" if expect else "not_found")
+    assert "未指定时间" not in text(a, fresh_db)
+
+
+@pytest.mark.parametrize(
+    "question", ["aftermarket MAU yoy", "后市场月活 同比", "aftermarket MAU vs year-ago"]
+)
+def test_yoy_without_the_year_ago_quarter_computes_no_change(fresh_db, question: str) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert facts(a) == {("mau", "aftermarket", None, "2019Q3", 401000)}
+    assert a.changes == []
+    assert ("mau", "aftermarket", None, "2018Q3") in sides(a)
+    reply = text(a, fresh_db)
+    assert "Q3 2018" in reply or "2018年第三季度" in reply
+    assert "No period asked" not in reply and "未指定时间" not in reply
+    assert "%" not in reply
+
+
+def test_yoy_compares_with_the_same_quarter_a_year_earlier(fresh_db, tmp_path: Path) -> None:
+    ingest_rows(
+        fresh_db,
+        tmp_path,
+        ["mau,aftermarket,,2018Q3,500000,=,users,old,,,,Old report,Old Research,2018-11-01"],
+    )
+    a = ask("aftermarket MAU YoY", fresh_db, today=TODAY)
+    assert [(c.from_period.label, c.to_period.label, round(c.pct, 1)) for c in a.changes] == [
+        ("2018Q3", "2019Q3", -19.8)
+    ]
+    assert "-19.8%" in text(a, fresh_db)
+    # Q2 2019 lies between them: year on year never compares with the previous quarter.
+    assert {f.period.label for f in a.facts} == {"2018Q3", "2019Q3"}
+
+
+@pytest.mark.parametrize(
+    ("question", "phrase"),
+    [
+        ("aftermarket DAU mid 2019", "mid"),
+        ("aftermarket DAU quarter", "quarter"),
+        ("后市场日活 季度", "季度"),
+        ("aftermarket DAU 3 months ago", "month"),
+    ],
+)
+def test_period_like_words_not_understood_are_named(fresh_db, question: str, phrase: str) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "invalid" and not a.facts
+    assert f"“{phrase}" in a.message
+
+
+def test_never_no_period_asked_when_a_period_word_is_present(fresh_db) -> None:
+    for question in (
+        "pan-auto users H1 2019",
+        "2019H2 pan-auto users",
+        "aftermarket DAU last year",
+        "aftermarket MAU yoy",
+        "aftermarket MAU 同比",
+        "4th qtr 2019 pan-auto users",
+        "pan-auto users beginning of 2019",
+        "aftermarket DAU this quarter",
+    ):
+        a = ask(question, fresh_db, today=TODAY)
+        assert "No period asked" not in text(a, fresh_db), question
+
+
+# -- comparisons with partial data -------------------------------------------------------------
+
+
+def test_quarter_comparison_shows_the_side_that_exists(fresh_db) -> None:
+    a = ask("aftermarket MAU Q1 vs Q3", fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert facts(a) == {("mau", "aftermarket", None, "2019Q3", 401000)}
+    assert sides(a) == {("mau", "aftermarket", None, "Q1")}
+    reply = text(a, fresh_db)
+    assert "401,000" in reply and "Q1: no MAU figure" in reply
+    assert "Q3: no" not in reply  # never claim the existing side is missing
+
+
+def test_year_comparison_shows_the_side_that_exists(fresh_db) -> None:
+    a = ask("pan-auto users 2019Q3 vs 2018Q3", fresh_db, today=TODAY)
+    assert facts(a) == {("users", "pan_auto", None, "2019Q3", 283_000_000)}
+    assert sides(a) == {("users", "pan_auto", None, "2018Q3")}
+    assert "Q3 2018: no users figure" in text(a, fresh_db)
+
+
+@pytest.mark.parametrize(
+    "question", ["wechat provinces vs alipay provinces", "乘车码省份 微信和支付宝对比"]
+)
+def test_platform_comparison_names_the_platform_without_a_figure(fresh_db, question) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert facts(a) == {("provinces", "ride_code", "wechat", "2019Q3", 28)}
+    assert sides(a) == {("provinces", "ride_code", "alipay", None)}
+    reply = text(a, fresh_db)
+    assert "Alipay: no provinces figure" in reply or "支付宝：没有省份数据" in reply
+
+
+def test_missing_sides_are_in_json(fresh_db) -> None:
+    a = ask("wechat provinces vs alipay provinces", fresh_db, today=TODAY)
+    obj = answer_json(a, text(a, fresh_db))
+    assert obj["missing"] == [
+        {"metric": "provinces", "segment": "ride_code", "platform": "alipay", "period": None}
+    ]
+    full = ask("aftermarket DAU Q3", fresh_db, today=TODAY)
+    assert answer_json(full, "")["missing"] == []
+
+
+# -- words ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "words"),
+    [
+        ("How many aftermarket mini programs are there in total?", ["total"]),
+        ("Tesla sales Q3", ["tesla", "sales"]),
+        ("Didi users", ["didi"]),
+        ("二手车小程序用户", ["二手车"]),
+        ("aftermarket revenue Q3", ["revenue"]),
+    ],
+)
+def test_unknown_words_are_named_with_what_the_store_covers(fresh_db, question, words) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "not_found" and not a.facts  # never "ambiguous", never another metric
+    for word in words:
+        assert f"“{word}”" in a.message
+    assert ("pan-auto users" in a.message) or ("泛汽车 用户" in a.message)
+    assert ("aftermarket DAU, MAU" in a.message) or ("后市场 日活、月活" in a.message)
+
+
+@pytest.mark.parametrize(
+    ("question", "expect"),
+    [
+        ("aftermarket dua q3", {("dau", "aftermarket", None, "2019Q3", 27200)}),
+        ("pan car usres Q3", {("users", "pan_auto", None, "2019Q3", 283_000_000)}),
+        ("alipy carcode cities", {("cities", "ride_code", "alipay", "2019Q3", 200)}),
+        ("泛汽車 用戶 三季度", {("users", "pan_auto", None, "2019Q3", 283_000_000)}),
+        ("支付寶乘車碼覆蓋多少個城市", {("cities", "ride_code", "alipay", "2019Q3", 200)}),
+        ("ＡＦＴＥＲＭＡＲＫＥＴ ＤＡＵ Ｑ３", {("dau", "aftermarket", None, "2019Q3", 27200)}),
+    ],
+)
+def test_typos_joined_words_traditional_and_full_width(fresh_db, question, expect) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert facts(a) == expect
+
+
+@pytest.mark.parametrize("question", ["aftermarket day Q3", "aftermarket 2091 Q3"])
+def test_no_correction_into_another_word(fresh_db, question: str) -> None:
+    # "day" is not "DAU" (a different word, not a swapped pair); digits are never corrected.
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status != "answered" or not any(f.metric == "dau" for f in a.facts)
+
+
+def test_question_at_the_end_of_a_long_message(fresh_db) -> None:
+    chatter = (
+        "Hi team, hope everyone had a good weekend. I was reading the deck from the partner "
+        "meeting yesterday and our manager wants the slides updated before Friday. "
+    ) * 20
+    message = (chatter + "Quick one: what was the aftermarket DAU in Q3 2019?")[-4096:]
+    assert len(message) > 2000
+    a = ask(message, fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert facts(a) == {("dau", "aftermarket", None, "2019Q3", 27200)}
+
+
+def test_question_in_the_middle_of_a_long_chinese_message(fresh_db) -> None:
+    chatter = "大家好，周末过得怎么样？我在准备明天下午的汇报材料。" * 30
+    message = chatter + "泛汽车小程序用户 三季度是多少？" + "谢谢大家的帮助！" * 20
+    a = ask(message, fresh_db, today=TODAY)
+    assert facts(a) == {("users", "pan_auto", None, "2019Q3", 283_000_000)}
+
+
+# -- numbers ----------------------------------------------------------------------------------
+
+
+def test_exact_figures_are_shown_exactly(fresh_db, tmp_path: Path) -> None:
+    src = "exact,,,,Exact report,Exact Research,2020-02-01"
+    ingest_rows(
+        fresh_db,
+        tmp_path,
+        [
+            f"users,pan_auto,,2019Q4,283456789,=,users,{src}",
+            f"mau,aftermarket,,2019Q4,1999999,=,users,{src}",
+        ],
+    )
+    a = ask("pan-auto users Q4 2019", fresh_db, today=TODAY)
+    assert "283,456,789 users" in text(a, fresh_db)
+    assert "283.46 million" not in text(a, fresh_db)
+    assert answer_json(a, "")["facts"][0]["value"] == 283456789
+    zh = ask("泛汽车用户 2019年第四季度", fresh_db, today=TODAY)
+    assert "2.83456789亿" in text(zh, fresh_db)
+    mau = ask("aftermarket MAU Q4 2019", fresh_db, today=TODAY)
+    assert "1,999,999 users" in text(mau, fresh_db) and "2 million" not in text(mau, fresh_db)
+
+
+def test_no_pct_change_between_bounds(fresh_db, tmp_path: Path) -> None:
+    src = "bounds,,,,Bounds report,Bounds Research,2019-08-01"
+    ingest_rows(
+        fresh_db,
+        tmp_path,
+        [
+            f"users,ride_code,alipay,2019Q2,150000000,>,users,{src}",
+            f"cities,ride_code,alipay,2019Q2,180,=,cities,{src}",
+        ],
+    )
+    both = ask("alipay ride code users Q2 vs Q3", fresh_db, today=TODAY)
+    assert {f.period.label for f in both.facts} == {"2019Q2", "2019Q3"}
+    assert both.changes == []
+    reply = text(both, fresh_db)
+    assert "No % change" in reply and "over 150 million" in reply and "+33.3%" not in reply
+    # One side a bound, the other exact: still no % change.
+    mixed = ask("alipay ride code cities QoQ", fresh_db, today=TODAY)
+    assert {f.qualifier for f in mixed.facts} == {"=", ">"} and mixed.changes == []
+    assert "No % change" in text(mixed, fresh_db)
+
+
+def test_long_message_keeps_a_period_fragment_and_reads_repeats_once(fresh_db) -> None:
+    chatter = "Hi team, hope everyone had a good weekend. " * 10
+    a = ask(chatter + "What was the aftermarket DAU? Q2 2019!", fresh_db, today=TODAY)
+    assert facts(a) == {("dau", "aftermarket", None, "2019Q2", 28500)}
+    repeated = ask(("pan-auto users Q2 vs Q3. " * 40) + chatter, fresh_db, today=TODAY)
+    assert [round(c.pct, 1) for c in repeated.changes] == [42.2]
+
+
+def test_long_message_without_a_known_word_names_what_it_did_not_know(fresh_db) -> None:
+    message = "Hi team, hope everyone had a good weekend. " * 10 + "How is Tesla doing?"
+    a = ask(message, fresh_db, today=TODAY)
+    # No sentence names anything the store knows: the whole message is the question.
+    assert a.status == "invalid" and not a.facts
+    assert "tesla" in a.query.unknown and "“tesla”" in a.message
+
+
+def test_long_message_question_first_and_short_period_fragment(fresh_db) -> None:
+    chatter = "Hi team, hope everyone had a good weekend. " * 10
+    first = ask("aftermarket DAU Q2 2019. " + chatter, fresh_db, today=TODAY)
+    assert facts(first) == {("dau", "aftermarket", None, "2019Q2", 28500)}
+    fragment = ask(chatter + "What was the aftermarket DAU? For Q2 2019!", fresh_db, today=TODAY)
+    assert facts(fragment) == {("dau", "aftermarket", None, "2019Q2", 28500)}

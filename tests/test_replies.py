@@ -1,0 +1,302 @@
+"""Reply paths the edge tests do not reach: report text (topics), invalid questions in both
+languages, follow-ups. Written to kill mutants the mutation run found alive (scripts/mutation.sh)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from bot.answer import ask
+from bot.format import render_text
+from bot.models import PeriodSpec
+from bot.parse import merge_followup, parse_question
+
+TODAY = dt.date(2026, 11, 26)
+
+
+def test_topic_text_for_a_quarter_and_for_a_missing_one(fresh_db) -> None:
+    a = ask("aftermarket characteristics Q3 2019", fresh_db, today=TODAY)
+    assert a.status == "answered" and [n.ordinal for n in a.notes] == [1, 2, 3]
+    assert {n.period.label for n in a.notes} == {"2019Q3"}
+    reply = render_text(a, fresh_db.vocabulary)
+    assert reply.startswith("Automotive aftermarket mini programs: characteristics (Q3 2019)")
+    assert "1. Industry concentration is low" in reply
+
+    none = ask("aftermarket characteristics Q2 2019", fresh_db, today=TODAY)
+    assert none.status == "not_found" and not none.notes
+    assert none.message == "The store has no report text on that."
+    assert none.suggestions  # something it can answer instead
+    zh = ask("乘车码 特点", fresh_db, today=TODAY)
+    assert zh.status == "not_found" and zh.message == "没有相关的报告内容。"
+    assert render_text(zh, fresh_db.vocabulary).startswith("没有相关的报告内容。")
+
+
+def test_topic_in_chinese_uses_the_chinese_text(fresh_db) -> None:
+    a = ask("后市场 特点", fresh_db, today=TODAY)
+    reply = render_text(a, fresh_db.vocabulary)
+    assert reply.startswith("汽车后市场小程序：特点 (2019年第三季度)")
+    assert "1. 行业集中度不高" in reply
+
+
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [
+        ("   ", "Ask me about a market figure, e.g. “aftermarket DAU Q3”."),
+        ("aftermarket DAU Q5", "“Q5” is not a valid period"),
+        ("后市场日活 第五季度", "“Q5”不是有效的时间"),
+        (
+            "aftermarket DAU aug-oct 2019",
+            "“aug-oct 2019” is not a valid period: quarters run Q1 to Q4, halves H1 to H2, "
+            "months 1 to 12, and a month range must be a whole quarter, half or year.",
+        ),
+        ("后市场日活 季度", "无法识别时间“季度”"),
+        ("aftermarket DAU mid 2019", "I couldn't read “mid” as a period."),
+    ],
+)
+def test_invalid_messages(fresh_db, question: str, message: str) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "invalid" and not a.facts
+    assert message in a.message, a.message
+    if question.strip():
+        assert a.suggestions
+
+
+def test_nonsense_names_its_words_and_hints(fresh_db) -> None:
+    a = ask("purple elephants dancing", fresh_db, today=TODAY)
+    assert a.status == "invalid"
+    assert a.message.startswith("I couldn't find a metric or market in that.")
+    assert "“purple”" in a.message and "“elephants”" in a.message
+    zh = ask("紫色大象跳舞", fresh_db, today=TODAY)
+    assert zh.status == "invalid" and zh.message.startswith("没有识别出要查询的指标或市场。")
+    assert "“紫色大象跳舞”" in zh.message
+
+
+def test_period_without_a_metric_asks_which_figure(fresh_db) -> None:
+    en = ask("Q3 2019", fresh_db, today=TODAY)
+    assert en.status == "ambiguous" and en.message.startswith("Which figure?")
+    zh = ask("2019年第三季度", fresh_db, today=TODAY)
+    assert zh.status == "ambiguous" and zh.message.startswith("请说明要查哪个指标或市场")
+
+
+def test_too_many_markets_ask_which(fresh_db) -> None:
+    zh = ask("用户 三季度", fresh_db, today=TODAY)
+    assert zh.status == "ambiguous" and zh.message == "该指标有多个市场的数据，请问是哪一个？"
+    en = ask("cities", fresh_db, today=TODAY)
+    assert en.message == "That figure exists for more than one market. Which one?"
+
+
+def test_no_earlier_period_to_compare_with(fresh_db) -> None:
+    a = ask("ride code provinces change", fresh_db, today=TODAY)
+    assert a.status == "answered" and a.changes == []
+    assert "No earlier period is stored for" in a.message
+    zh = ask("乘车码省份 环比", fresh_db, today=TODAY)
+    assert "没有更早的数据可供比较" in zh.message
+
+
+def test_next_quarter_rolls_over_the_year(fresh_db) -> None:
+    a = ask("aftermarket DAU next quarter", fresh_db, today=dt.date(2019, 12, 1))
+    assert a.status == "not_found"
+    assert "next quarter = Q1 2020" in a.message
+    b = ask("aftermarket DAU next quarter", fresh_db, today=dt.date(2019, 5, 1))
+    assert {f.period.label for f in b.facts} == {"2019Q3"}
+
+
+# -- follow-ups ---------------------------------------------------------------------------
+
+
+def q(text: str, vocab):
+    return parse_question(text, vocab, TODAY)
+
+
+def test_followup_periods_versus_and_replace(fresh_db) -> None:
+    v = fresh_db.vocabulary
+    first = q("aftermarket DAU Q3", v)
+    versus = merge_followup(first, q("vs Q2", v))
+    assert versus.metrics == ("dau",) and versus.segments == ("aftermarket",)
+    assert [p.quarter for p in versus.periods] == [3, 2] and versus.comparison == "periods"
+    assert versus.text == "vs Q2"
+    instead = merge_followup(first, q("and Q2?", v))
+    assert [p.quarter for p in instead.periods] == [2] and instead.comparison == "none"
+    same = merge_followup(first, q("vs Q3", v))
+    assert [p.quarter for p in same.periods] == [3] and same.comparison == "none"
+
+
+def test_followup_platforms(fresh_db) -> None:
+    v = fresh_db.vocabulary
+    first = q("ride code users wechat Q3", v)
+    only = merge_followup(first, q("and Alipay?", v))
+    assert only.platforms == ("alipay",) and only.comparison == "none"
+    assert only.periods == first.periods  # the period stays
+    both = merge_followup(first, q("compared with Alipay", v))
+    assert both.platforms == ("wechat", "alipay") and both.comparison == "platforms"
+    same = merge_followup(first, q("vs WeChat", v))
+    assert same.platforms == ("wechat",) and same.comparison == "none"
+
+
+def test_followup_language_and_chart(fresh_db) -> None:
+    v = fresh_db.vocabulary
+    first = q("pan-car users Q2 vs Q3", v)
+    zh = merge_followup(first, q("in Chinese", v))
+    assert zh.lang == "zh" and zh.comparison == "periods" and zh.periods == first.periods
+    en = merge_followup(q("泛汽车用户 二季度和三季度对比", v), q("英文", v))
+    assert en.lang == "en" and en.comparison == "periods"
+    chart = merge_followup(q("aftermarket DAU Q3", v), q("chart", v))
+    assert chart.want_chart and chart.metrics == ("dau",) and chart.lang == "en"
+    zh_period = merge_followup(q("aftermarket DAU Q3", v), q("二季度呢", v))
+    assert zh_period.lang == "zh" and [p.quarter for p in zh_period.periods] == [2]
+
+
+def test_not_a_followup(fresh_db) -> None:
+    v = fresh_db.vocabulary
+    first = q("aftermarket DAU Q3", v)
+    assert merge_followup(first, q("pan-car users", v)).segments == ("pan_auto",)
+    assert merge_followup(first, q("MAU", v)).segments == ()  # names a metric: a new question
+    assert merge_followup(first, q("Q5", v)).error == "period:Q5"
+    hello = q("hello", v)
+    assert merge_followup(first, hello) == hello  # nothing to add: left alone
+    assert merge_followup(first, q("and Q2?", v)).unknown == ()
+
+
+def test_query_labels_for_json() -> None:
+    assert PeriodSpec("bare_half", None, 2).label == "H2"
+    assert PeriodSpec("bare_quarter", None, 4).label == "Q4"
+    assert PeriodSpec("latest").label == "latest"
+    assert PeriodSpec("all").label == "all"
+
+
+def test_compact_figure_keeps_qualifier_and_note(fresh_db) -> None:
+    from bot.format import compact_figure
+
+    v = fresh_db.vocabulary
+    mau = ask("aftermarket MAU Q3", fresh_db, today=TODAY).facts[0]
+    assert compact_figure(mau, v, "en") == "401K users (average per aftermarket mini program)"
+    assert compact_figure(mau, v, "zh") == "40.1万人（单个后市场小程序平均）"
+    bound = ask("alipay ride code cities", fresh_db, today=TODAY).facts[0]
+    assert compact_figure(bound, v, "en") == "200+ cities"
+    rounded = mau._replace(value=283_456_789, note="", note_zh="")
+    assert compact_figure(rounded, v, "en") == "≈283.46M users"
+    assert compact_figure(rounded, v, "zh") == "约2.83亿人"
+
+
+@pytest.mark.parametrize(
+    ("question", "message", "suggestions"),
+    [
+        (
+            "alipay ride code provinces",
+            "No figure for “provinces” of Ride code (乘车码) Alipay in the store. "
+            "Stored nearby: cities, users.",
+            ["ride code Alipay cities 2019Q3", "ride code Alipay users 2019Q3"],
+        ),
+        (
+            "支付宝乘车码省份",
+            "没有乘车码 支付宝的“省份”数据。 现有相关数据：城市、用户。",
+            ["乘车码 支付宝 城市 2019Q3", "乘车码 支付宝 用户 2019Q3"],
+        ),
+        (
+            "wechat overseas taxi",
+            "No figure for “Overseas Taxi (境外打车) WeChat” in the store. "
+            "Stored nearby: cities, countries, platforms.",
+            [
+                "overseas taxi Alipay cities 2019Q3",
+                "overseas taxi Alipay countries 2019Q3",
+                "overseas taxi Alipay platforms 2019Q3",
+            ],
+        ),
+        (
+            "泛汽车日活",
+            "没有泛汽车小程序的“日活”数据。 现有相关数据：用户。",
+            ["泛汽车 用户 2019Q3"],
+        ),
+        (
+            "wechat pan-auto users",
+            "No figure for “users” of Pan-automotive mini programs WeChat in the store. "
+            "Stored nearby: users.",
+            ["pan-auto users 2019Q3"],
+        ),
+    ],
+)
+def test_no_series_says_what_exists_nearby(fresh_db, question, message, suggestions) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "not_found" and not a.facts
+    assert a.message == message
+    assert a.suggestions == suggestions
+
+
+def test_unknown_words_get_hints_and_chinese_coverage(fresh_db) -> None:
+    a = ask("aftermarket revenu dau", fresh_db, today=TODAY)
+    assert a.status == "not_found"
+    assert a.message.startswith("No figure for “revenu”: not in the store. It covers: ")
+    zh = ask("二手车 用户", fresh_db, today=TODAY)
+    assert zh.message.startswith("没有“二手车”的数据：数据库中没有这些内容。现有数据：")
+    assert "后市场 日活、月活；" in zh.message
+    # Too far for a typo (three extra letters), near enough for a hint.
+    hinted = ask("overseas taxi countriessss", fresh_db, today=TODAY)
+    assert hinted.status == "not_found" and hinted.message.endswith(" Did you mean: countries?")
+    zh_hint = ask("后市场 countriessss", fresh_db, today=TODAY)
+    assert zh_hint.message.endswith(" 您是不是想问：countries？")
+
+
+def test_compact_figure_for_percent_and_count(fresh_db) -> None:
+    from bot.format import compact_figure
+
+    v = fresh_db.vocabulary
+    base = ask("aftermarket MAU Q3", fresh_db, today=TODAY).facts[0]
+    share = base._replace(value=12.5, unit="percent", note="", note_zh="")
+    assert compact_figure(share, v, "en") == "12.5%"
+    assert compact_figure(share, v, "zh") == "12.5%"
+    count = base._replace(value=5, unit="count", note="", note_zh="")
+    assert compact_figure(count, v, "en") == "5"
+    assert compact_figure(count, v, "zh") == "5个"
+
+
+def test_followup_language_is_kept_unless_named(fresh_db) -> None:
+    v = fresh_db.vocabulary
+    zh_first = q("后市场日活 三季度", v)
+    assert merge_followup(zh_first, q("in English", v)).lang == "en"
+    assert merge_followup(zh_first, q("vs Q2", v)).lang == "zh"  # Latin text, same language
+    assert merge_followup(zh_first, q("Q5", v)).error == "period:Q5"
+
+
+def test_followup_with_its_own_market_or_metric_is_a_new_question(fresh_db) -> None:
+    v = fresh_db.vocabulary
+    first = q("aftermarket DAU Q3", v)
+    market = merge_followup(first, q("后市场", v))
+    assert market.metrics == () and market.segments == ("aftermarket",) and market.lang == "zh"
+    metric = merge_followup(first, q("月活", v))
+    assert metric.metrics == ("mau",) and metric.segments == ()
+
+
+def test_followup_platform_and_period_both_given(fresh_db) -> None:
+    v = fresh_db.vocabulary
+    both = merge_followup(q("ride code users wechat Q3", v), q("alipay Q2", v))
+    assert both.platforms == ("alipay",) and [p.quarter for p in both.periods] == [2]
+
+
+def test_followup_comparison_is_inherited_only_for_a_language_switch(fresh_db) -> None:
+    v = fresh_db.vocabulary
+    compare = q("pan-car users Q2 vs Q3", v)
+    assert merge_followup(compare, q("and Q2?", v)).comparison == "none"
+    assert merge_followup(compare, q("中文 二季度", v)).comparison == "none"
+    assert merge_followup(compare, q("中文", v)).comparison == "periods"
+
+
+def test_followup_unknown_words_are_the_new_question_s(fresh_db) -> None:
+    v = fresh_db.vocabulary
+    first = parse_question("aftermarket DAU Q3 tesla", v, TODAY)
+    assert first.unknown == ("tesla",)
+    assert merge_followup(first, q("and Q2?", v)).unknown == ()
+
+
+def test_characteristics_of_every_market(fresh_db) -> None:
+    a = ask("characteristics", fresh_db, today=TODAY)
+    assert a.status == "answered" and len(a.notes) == 3
+
+
+def test_coverage_separators(fresh_db) -> None:
+    en = ask("Tesla users Q3", fresh_db, today=TODAY)
+    assert "It covers: aftermarket DAU, MAU; overseas taxi cities, countries, platforms; " in (
+        en.message
+    )
+    zh = ask("特斯拉 用户", fresh_db, today=TODAY)
+    assert "现有数据：后市场 日活、月活；境外打车 城市、国家、平台；" in zh.message

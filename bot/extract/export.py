@@ -9,23 +9,12 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from ..db import FACT_FIELDS
 from ..numbers import human_number
 from . import Extraction
 from .figures import Candidate
 
-FACT_COLUMNS = [  # the order of data/facts.csv
-    "metric",
-    "segment",
-    "platform",
-    "period",
-    "value",
-    "qualifier",
-    "unit",
-    "source",
-    "stated_pct",
-    "note",
-    "note_zh",
-]
+FACT_COLUMNS = list(FACT_FIELDS)  # the order of data/facts.csv
 COLUMNS = [
     *FACT_COLUMNS,
     "accept",

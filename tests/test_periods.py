@@ -5,7 +5,9 @@ import datetime as dt
 import pytest
 
 from bot.models import Period, PeriodSpec
-from bot.periods import PeriodError, find_periods, find_yoy, zh_numeral_years
+from bot.parse import parse_question
+from bot.periods import PeriodError, find_all, find_periods, find_yoy, zh_numeral_years
+from bot.vocab import shipped_vocabulary
 
 TODAY = dt.date(2026, 11, 26)
 
@@ -199,3 +201,33 @@ def test_month_ranges_that_are_no_period(text: str) -> None:
     with pytest.raises(PeriodError) as e:
         find_periods(text, TODAY)
     assert str(e.value) == text  # named back to the user
+
+
+# -- long texts: read in windows around period words, all windows in one pass ----------------
+
+_FILLER = "hello there my friend, nothing to see in this part at all. " * 3
+
+
+def test_long_text_finds_every_period_where_it_stands() -> None:
+    phrases = ["q3 2019", "2019年第三季度", "jul-sep 2019", "yoy", "first half of 2020", "3月"]
+    text = _FILLER + _FILLER.join(f"{p} " for p in phrases) + _FILLER
+    yoy, found, rest = find_all(text, TODAY)
+    assert yoy
+    assert [(f.spec.kind, f.spec.year, f.spec.quarter) for f in found] == [
+        ("quarter", 2019, 3),
+        ("quarter", 2019, 3),
+        ("quarter", 2019, 3),
+        ("half", 2020, 1),
+        ("bare_quarter", None, 1),
+    ]
+    assert [text[f.start : f.end].strip() for f in found] == [f.spec.text for f in found]
+    # Every phrase is blanked in place; the words around them are kept as they were.
+    assert len(rest) == len(text) and rest.split() == (_FILLER * (len(phrases) + 1)).split()
+
+
+def test_long_message_names_the_first_wrong_period_it_reads() -> None:
+    # Q5 comes first in the message; the month range is checked earlier by the grammar.
+    sentences = [f"aftermarket dau for the pan-auto market, take {n}." for n in "abcdef"]
+    message = " ".join(["aftermarket dau q5.", *sentences, "aftermarket dau aug-oct 2019."])
+    query = parse_question(message, shipped_vocabulary(), TODAY)
+    assert query.error == "period:Q5"

@@ -228,12 +228,16 @@ def _screened(prepared: str, lowered: str, vocab: Vocabulary) -> str:
         return lowered
     # A sentence said twice asks nothing new: each distinct one is read once.
     sentences = dict.fromkeys(" ".join(lowered[a:b].split()) for a, b in spans)
-    keep = [
-        text
-        for text in sentences
-        if text and (vocab.screen(text) or len(text.split()) <= _FRAGMENT_WORDS)
-    ]
-    if not any(vocab.screen(part) for part in keep):
+    keep, named = [], False
+    for text in sentences:
+        if not text:
+            continue
+        known = vocab.screen(text)  # screened once: it decides both what is kept and the fallback
+        # Words are single-space separated here, so spaces + 1 is the word count.
+        if known or text.count(" ") < _FRAGMENT_WORDS:
+            keep.append(text)
+            named = named or known
+    if not named:
         return lowered
     # Kept sentences stay sentences: the later, exact sentence check needs their ends.
     return " 。 ".join(keep)

@@ -308,6 +308,8 @@ def _blank(text: str, start: int, end: int) -> str:
 
 def zh_numeral_years(text: str) -> str:
     """二〇一九年 → 2019年 (same length, so positions keep their meaning)."""
+    if "年" not in text:  # the pattern needs it: a long message is not scanned for nothing
+        return text
     return _ZH_NUMERAL_YEAR_RE.sub(lambda m: "".join(_ZH_NUMERAL[c] for c in m.group(0)), text)
 
 

@@ -14,7 +14,7 @@ from bot.cli import cli
 from bot.db import VOCAB_RECHECK_SECONDS, Store, open_store
 from bot.format import render_text
 from bot.teaching import teach
-from bot.vocab import data_dir
+from bot.vocab import data_dir, normalize
 
 
 def answer(store: Store, question: str) -> str:
@@ -101,3 +101,10 @@ def test_nothing_changed_means_no_rebuild(fresh_db: Store) -> None:
     assert fresh_db.vocabulary is first  # checked, unchanged: the same object
     teach(fresh_db, "车圈", "pan_auto", "tester")
     assert fresh_db.vocabulary is not first  # a write through this store shows at once
+
+
+def test_normalize_collapses_every_kind_of_space() -> None:
+    # Ideographic and no-break spaces, tabs, line and file separators: one plain space each run.
+    assert normalize(" 泛汽車\u3000\u3000DAU\x1c\tQ3\u2028 ") == "泛汽车 dau q3"
+    assert normalize("  Aftermarket\u00a0 DAU\n\n2019 ") == "aftermarket dau 2019"
+    assert normalize("\t \u3000") == ""

@@ -66,9 +66,10 @@ def _cjk_terms(text: str, vocab: Vocabulary) -> tuple[list[Hit], list[tuple[int,
 def _latin_terms(text: str, vocab: Vocabulary) -> tuple[list[Hit], list[tuple[int, str]]]:
     """Correct typos word by word, then match the longest known phrases first."""
     words: list[tuple[int, str]] = []
+    seen = vocab.fix_cache  # every word read before, known ones too: one look-up per word
     for m in _LATIN_WORD_RE.finditer(text):
         word = m.group(0).rstrip(".")
-        fixed = _corrected(word, vocab)
+        fixed = seen.get(word) or _corrected(word, vocab)
         if len(fixed) == 1:
             words.append((m.start(), fixed[0]))
         else:  # a joined pair ("carcode") becomes its two words, both at the pair's position
@@ -106,17 +107,13 @@ def _max_distance(word: str) -> int:
 def _corrected(word: str, vocab: Vocabulary) -> tuple[str, ...]:
     """The known word(s) a typo most likely meant ("aftermaket" → "aftermarket", "carcode" →
     "car code"), else the word itself. Digit-only words are never "corrected"."""
-    if (
-        len(word) < _MIN_FUZZY_LEN
-        or word.isdigit()
-        or word in vocab.known_words
-        or (word,) in vocab.words
-    ):
+    if len(word) < _MIN_FUZZY_LEN or word.isdigit():
         return (word,)
     cache = vocab.fix_cache
     hit = cache.get(word)
     if hit is None:
-        hit = _correct(word, vocab)
+        known = word in vocab.known_words or (word,) in vocab.words
+        hit = (word,) if known else _correct(word, vocab)
         if len(cache) >= _FIX_CACHE_SIZE:
             cache.clear()  # bounded: a flood of distinct junk words cannot grow memory
         cache[word] = hit

@@ -76,7 +76,7 @@ class Vocabulary:
     max_cjk: int = 1
     fuzzy_choices: list[str] = field(default_factory=list)  # known latin words worth fuzzing
     fuzzy_by_length: dict[int, list[str]] = field(default_factory=dict)  # the same, by length
-    fix_cache: dict[str, tuple[str, ...]] = field(default_factory=dict)  # typo → correction
+    fix_cache: dict[str, tuple[str, ...]] = field(default_factory=dict)  # word → itself or its fix
     # Phrase lengths by first word / first character, longest first: the matcher tries only
     # these, which keeps a 4,096-character message fast.
     latin_lengths: dict[str, tuple[int, ...]] = field(default_factory=dict)

@@ -244,9 +244,11 @@ _LANGUAGES = ["en", "zh"]
 # condition, so no match is lost.
 _DIGIT = "<digit>"  # any \d, Unicode digits included: tested with _DIGIT_RE
 _DIGIT_RE = re.compile(r"\d")
-_MONTH_STEMS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+# A month name as every month pattern holds it: after no letter or digit, before no letter but
+# the t or u of "to", "through", "until" (so "market" does not open them).
+_MONTH = "<month>"
+_MONTH_RE = re.compile(rf"{_B}(?:{_MONTHS})(?![a-sv-z])")
 _GATE_LITERALS = (
-    *_MONTH_STEMS,
     *("q", "h", "quarter", "qtr", "half", "year", "same", "yoy", "y/y", "y-o-y"),
     *("beginning", "start", "early", "end", "late", "close"),
     *("季", "年", "月", "半年", "初", "底", "末", "同比", "同期"),
@@ -255,7 +257,7 @@ _Q_DIGIT = (("q",), (_DIGIT,))
 _H_DIGIT = (("h",), (_DIGIT,))
 _QUARTER_WORD = (("quarter", "qtr"),)
 _RELATIVE_NEEDS = (("quarter", "季"),)
-_RANGE_NEEDS = [(_MONTH_STEMS,), (("月",),)]
+_RANGE_NEEDS = [((_MONTH,),), (("月",),)]
 _HALF_NEEDS = [_H_DIGIT] * 4 + [(("half",),), (("半年",),), (("半年",),), _H_DIGIT]
 _EDGE_NEEDS = [
     (("beginning", "start", "early", "end", "late", "close"),),
@@ -265,10 +267,10 @@ _EDGE_NEEDS = [
 ]
 _QUARTER_NEEDS = [_Q_DIGIT] * 4 + [_QUARTER_WORD, _QUARTER_WORD]
 _QUARTER_NEEDS += [(("季",),), (("年",), ("q",)), (("季",),), _Q_DIGIT, _Q_DIGIT]
-_DATE_NEEDS = [(_MONTH_STEMS, (_DIGIT,)), ((_DIGIT,),), ((_DIGIT,),), (("年",), ("月",))]
+_DATE_NEEDS = [((_MONTH,), (_DIGIT,)), ((_DIGIT,),), ((_DIGIT,),), (("年",), ("月",))]
 _YEAR_NEEDS = [(("年",),), ((_DIGIT,),)]
 _REL_YEAR_NEEDS = (("year", "年"),)
-_MONTH_ONLY_NEEDS = ((*_MONTH_STEMS, "月"),)
+_MONTH_ONLY_NEEDS = ((_MONTH, "月"),)
 _YOY_NEEDS = (("yoy", "y/y", "y-o-y", "year", "same", "同比", "同期"),)
 
 
@@ -277,6 +279,8 @@ def _present(text: str) -> set[str]:
     found = {lit for lit in _GATE_LITERALS if lit in text}
     if _DIGIT_RE.search(text):
         found.add(_DIGIT)
+    if _MONTH_RE.search(text):
+        found.add(_MONTH)
     return found
 
 

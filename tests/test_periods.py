@@ -40,6 +40,10 @@ TODAY = dt.date(2026, 11, 26)
         ("2019年", PeriodSpec("year", 2019, None)),
         ("last quarter", PeriodSpec("quarter", 2026, 3)),
         ("this quarter", PeriodSpec("quarter", 2026, 4)),
+        ("sept.", PeriodSpec("bare_quarter", None, 3)),
+        ("jan-mar", PeriodSpec("bare_quarter", None, 1)),
+        ("jan.through mar 2019", PeriodSpec("quarter", 2019, 1)),
+        ("aprtojun 2019", PeriodSpec("quarter", 2019, 2)),
     ],
 )
 def test_period_forms(text: str, spec: PeriodSpec) -> None:
@@ -210,6 +214,7 @@ _FILLER = "hello there my friend, nothing to see in this part at all. " * 3
 
 def test_long_text_finds_every_period_where_it_stands() -> None:
     phrases = ["q3 2019", "2019年第三季度", "jul-sep 2019", "yoy", "first half of 2020", "3月"]
+    phrases += ["march 2019", "sept."]
     text = _FILLER + _FILLER.join(f"{p} " for p in phrases) + _FILLER
     yoy, found, rest = find_all(text, TODAY)
     assert yoy
@@ -219,6 +224,8 @@ def test_long_text_finds_every_period_where_it_stands() -> None:
         ("quarter", 2019, 3),
         ("half", 2020, 1),
         ("bare_quarter", None, 1),
+        ("quarter", 2019, 1),
+        ("bare_quarter", None, 3),
     ]
     assert [text[f.start : f.end].strip() for f in found] == [f.spec.text for f in found]
     # Every phrase is blanked in place; the words around them are kept as they were.

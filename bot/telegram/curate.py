@@ -44,7 +44,6 @@ from .handlers import state
 log = logging.getLogger("marketbot")
 
 PREVIEW_TTL_SECONDS = 15 * 60
-REPORT_SUFFIXES = (".csv", ".xlsx")
 TEXT_MAX = 4000  # below Telegram's 4096, with room for the status line
 UNANSWERED_QUESTIONS = 10
 UNANSWERED_WORDS = 3

@@ -16,7 +16,6 @@ import logging
 import os
 import random
 import time
-from collections import deque
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -50,29 +49,6 @@ if TYPE_CHECKING:
     from ..config import Settings
 
 log = logging.getLogger("marketbot.push")
-
-
-class InteractiveMeter:
-    """Counts incoming updates (questions). Kept for the subscription handlers' counter; the
-    shared pacer (`bot.telegram.pacing`) now gives answers their priority over pushes."""
-
-    def __init__(self, window_seconds: float = 2.0) -> None:
-        self.window = window_seconds
-        self.times: deque[float] = deque()
-
-    def note(self) -> None:
-        self.times.append(time.monotonic())
-        self._trim()
-
-    def rate(self) -> float:
-        """Updates per second over the last window."""
-        self._trim()
-        return len(self.times) / self.window
-
-    def _trim(self) -> None:
-        cutoff = time.monotonic() - self.window
-        while self.times and self.times[0] < cutoff:
-            self.times.popleft()
 
 
 @dataclass
@@ -119,7 +95,6 @@ class Outbox:
         poll_seconds: float = 1.0,
         kind: str = "bot",
         lease_seconds: float = LEASE_SECONDS,
-        interactive: InteractiveMeter | None = None,  # accepted for callers; pacing ignores it
         allowed: Collection[int] | None = None,  # MARKETBOT_ALLOWED_CHATS; None: everyone
     ) -> None:
         self.store = store
@@ -400,7 +375,6 @@ class Outbox:
 
 
 OUTBOX_KEY = "outbox"
-METER_KEY = "interactive_meter"
 
 
 async def _outbox_job(context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -423,7 +397,6 @@ async def _outbox_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 def start_outbox(application: Application, **options: Any) -> Outbox:
     """Start delivering pushes from the running bot (call from post_init or after start)."""
     store: Store = application.bot_data["state"].store
-    options.setdefault("interactive", application.bot_data.get(METER_KEY))
     options.setdefault("allowed", application.bot_data["state"].settings.allowed_chats)
     outbox = Outbox(store, application.bot, **options)
     application.bot_data[OUTBOX_KEY] = outbox

@@ -18,20 +18,17 @@ from telegram.ext import (
     ChatMemberHandler,
     CommandHandler,
     ContextTypes,
-    TypeHandler,
     filters,
 )
 
 from .. import subscriptions
 from ..db import Store
-from .delivery import METER_KEY, InteractiveMeter
 from .replies import reply_html, topic_thread
 
 log = logging.getLogger("marketbot.subscriptions")
 
 ADMIN_STATUSES = (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 HANDLER_GROUP = 1  # for the my_chat_member watcher: group 0 has the bot's own greeting
-METER_GROUP = -1  # before every other handler, never in their way
 
 
 def _store(context: ContextTypes.DEFAULT_TYPE) -> Store:
@@ -43,10 +40,6 @@ def _lang(update: Update, words: str) -> str:
     user = update.effective_user
     fallback = "zh" if user and (user.language_code or "").lower().startswith("zh") else "en"
     return subscriptions.text_lang(words, fallback if not words.strip() else "en")  # type: ignore[arg-type]
-
-
-def _zh(lang: str, en: str, zh: str) -> str:
-    return zh if lang == "zh" else en
 
 
 async def _may_change(update: Update, context: ContextTypes.DEFAULT_TYPE, lang: str) -> bool:
@@ -69,7 +62,7 @@ async def _may_change(update: Update, context: ContextTypes.DEFAULT_TYPE, lang: 
         return True
     await reply_html(
         update,
-        _zh(
+        subscriptions.lang_text(
             lang,
             "Sorry, only this group's administrators can change its subscriptions. "
             "Anyone can see them with /subscriptions.",
@@ -89,7 +82,7 @@ def _topics_line(store: Store, lang: str) -> str:
 
 
 def _unknown_topic(store: Store, words: str, lang: str) -> str:
-    return _zh(
+    return subscriptions.lang_text(
         lang,
         f"I don't know the topic “{html.escape(words)}”. Topics: {_topics_line(store, lang)}. "
         "Or /subscribe alone for everything.",
@@ -116,7 +109,7 @@ async def subscribe_command(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     names = ", ".join(subscriptions.topic_label(store, t, lang) for t in topics)
     await reply_html(
         update,
-        _zh(
+        subscriptions.lang_text(
             lang,
             f"Subscribed to {html.escape(names)}: you'll get a short summary with a chart "
             "when a new quarter's figures arrive. /unsubscribe to stop.",
@@ -141,27 +134,31 @@ async def unsubscribe_command(update: Update, context: ContextTypes.DEFAULT_TYPE
     if topics is None or topics == [subscriptions.TOPIC_ALL]:
         ended = subscriptions.unsubscribe(store, chat_id)
         text = (
-            _zh(lang, "Unsubscribed from everything.", "已取消全部订阅。")
+            subscriptions.lang_text(lang, "Unsubscribed from everything.", "已取消全部订阅。")
             if ended
-            else _zh(lang, "This chat had no subscriptions.", "本聊天没有订阅。")
+            else subscriptions.lang_text(
+                lang, "This chat had no subscriptions.", "本聊天没有订阅。"
+            )
         )
         await reply_html(update, text)
         return
     ended = sum(subscriptions.unsubscribe(store, chat_id, t) for t in topics)
     names = html.escape(", ".join(subscriptions.topic_label(store, t, lang) for t in topics))
     if ended:
-        text = _zh(lang, f"Unsubscribed from {names}.", f"已取消订阅{names}。")
+        text = subscriptions.lang_text(lang, f"Unsubscribed from {names}.", f"已取消订阅{names}。")
     elif any(
         s.topic == subscriptions.TOPIC_ALL for s in subscriptions.subscriptions(store, chat_id)
     ):
-        text = _zh(
+        text = subscriptions.lang_text(
             lang,
             f"This chat is subscribed to all markets, not to {names} alone. "
             "Send /unsubscribe to stop everything.",
             f"本聊天订阅的是全部市场，而不是单独的{names}。发送 /unsubscribe 取消全部。",
         )
     else:
-        text = _zh(lang, f"This chat was not subscribed to {names}.", f"本聊天没有订阅{names}。")
+        text = subscriptions.lang_text(
+            lang, f"This chat was not subscribed to {names}.", f"本聊天没有订阅{names}。"
+        )
     await reply_html(update, text)
 
 
@@ -174,7 +171,7 @@ async def subscriptions_command(update: Update, context: ContextTypes.DEFAULT_TY
     if not subs:
         await reply_html(
             update,
-            _zh(
+            subscriptions.lang_text(
                 lang,
                 f"No subscriptions. /subscribe for everything, or /subscribe &lt;topic&gt;. "
                 f"Topics: {_topics_line(store, lang)}.",
@@ -183,22 +180,16 @@ async def subscriptions_command(update: Update, context: ContextTypes.DEFAULT_TY
             ),
         )
         return
-    lines = [f"<b>{_zh(lang, 'Subscriptions', '订阅')}</b>"]
+    lines = [f"<b>{subscriptions.lang_text(lang, 'Subscriptions', '订阅')}</b>"]
     for s in subs:
         since = s.created_at[:10]
         lines.append(
             html.escape(
                 f"• {subscriptions.topic_label(store, s.topic, lang)} "
-                + _zh(lang, f"(since {since})", f"（自{since}）")
+                + subscriptions.lang_text(lang, f"(since {since})", f"（自{since}）")
             )
         )
     await reply_html(update, "\n".join(lines))
-
-
-async def note_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Count a message or button press: it will want an answer before any push."""
-    if update.message or update.callback_query or update.inline_query:
-        context.application.bot_data[METER_KEY].note()
 
 
 async def bot_removed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -215,8 +206,6 @@ async def bot_removed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 def add_subscription_handlers(application: Application) -> None:
     """Register /subscribe, /unsubscribe, /subscriptions and the removal watcher."""
     subscriptions.ensure_schema(application.bot_data["state"].store)
-    application.bot_data.setdefault(METER_KEY, InteractiveMeter())
-    application.add_handler(TypeHandler(Update, note_update), group=METER_GROUP)
     only_messages = filters.UpdateType.MESSAGE
     application.add_handler(CommandHandler("subscribe", subscribe_command, filters=only_messages))
     application.add_handler(

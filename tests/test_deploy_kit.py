@@ -27,6 +27,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from bot.fonts import SYSTEM_CJK_FONTS, cjk_font_file, fontconfig_font, wheel_font
+from tests.test_ops import dockerfile_instructions
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
@@ -163,19 +164,8 @@ def test_the_build_backend_is_locked_too() -> None:
         assert req.specifier.contains(version) and hashes
 
 
-def _dockerfile() -> list[tuple[str, str]]:
-    text = re.sub(r"\\\n", " ", (DEPLOY / "Dockerfile").read_text(encoding="utf-8"))
-    out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            word, _, rest = line.partition(" ")
-            out.append((word.upper(), " ".join(rest.split())))
-    return out
-
-
 def test_the_image_installs_only_locked_packages() -> None:
-    runs = [rest for word, rest in _dockerfile() if word == "RUN"]
+    runs = [rest for word, rest in dockerfile_instructions() if word == "RUN"]
     installs = [
         part.strip()
         for run in runs
@@ -193,7 +183,7 @@ def test_the_image_installs_only_locked_packages() -> None:
         installs_marketbot = re.search(r"pip install --no-deps /tmp/wheels/marketbot-\S+\.whl$", i)
         assert locked or builds_marketbot or installs_marketbot, f"unlocked install: {i}"
     assert any("pip check" in run for run in runs)
-    copied = " ".join(rest for word, rest in _dockerfile() if word == "COPY")
+    copied = " ".join(rest for word, rest in dockerfile_instructions() if word == "COPY")
     assert "deploy/requirements.lock" in copied and "deploy/build.lock" in copied
 
 
@@ -201,7 +191,7 @@ def test_the_image_installs_only_locked_packages() -> None:
 
 
 def test_the_base_image_is_pinned_by_digest() -> None:
-    froms = [rest.split()[0] for word, rest in _dockerfile() if word == "FROM"]
+    froms = [rest.split()[0] for word, rest in dockerfile_instructions() if word == "FROM"]
     assert len(froms) == 2
     for ref in froms:
         assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?@sha256:[0-9a-f]{64}", ref), ref
@@ -209,7 +199,7 @@ def test_the_base_image_is_pinned_by_digest() -> None:
 
 
 def test_the_image_has_the_system_cjk_font_and_a_private_data_dir() -> None:
-    ins = _dockerfile()
+    ins = dockerfile_instructions()
     runs = [rest for word, rest in ins if word == "RUN"]
     assert any(
         re.search(r"apt-get install -y --no-install-recommends( \S+)* fonts-noto-cjk\b", r)
@@ -236,7 +226,7 @@ def test_compose_runs_read_only_without_capabilities() -> None:
     assert bot["volumes"] == ["marketbot-data:/data"]
     env = dict(
         line.split("=", 1)
-        for word, rest in _dockerfile()
+        for word, rest in dockerfile_instructions()
         if word == "ENV"
         for line in rest.split()
         if "=" in line

@@ -59,7 +59,7 @@ def _readme_install_command() -> str:
     return command
 
 
-def _dockerfile_instructions() -> list[tuple[str, str]]:
+def dockerfile_instructions() -> list[tuple[str, str]]:
     text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
     text = re.sub(r"\\\n", " ", text)  # join continuation lines
     out = []
@@ -77,7 +77,7 @@ def test_dockerfile_installs_the_readme_package_from_the_lock() -> None:
     # (tests/test_deploy_kit.py checks the lock covers pyproject.toml).
     readme_cmd = _readme_install_command()
     assert readme_cmd == "python -m pip install ."
-    runs = [rest for word, rest in _dockerfile_instructions() if word == "RUN"]
+    runs = [rest for word, rest in dockerfile_instructions() if word == "RUN"]
     pip_runs = [r for r in runs if "pip install" in r]
     assert pip_runs == [
         "python -m pip install --require-hashes -r deploy/build.lock",
@@ -89,7 +89,7 @@ def test_dockerfile_installs_the_readme_package_from_the_lock() -> None:
 
 
 def test_dockerfile_shape() -> None:
-    ins = _dockerfile_instructions()
+    ins = dockerfile_instructions()
     froms = [rest for word, rest in ins if word == "FROM"]
     assert len(froms) >= 2
     for f in froms:  # Python 3.11 slim, pinned by digest (tests/test_deploy_kit.py)

@@ -1,11 +1,17 @@
-"""Answer latency while a large ingest runs in another process (issue 11 part 2).
+"""Answer latency and other writers' waits while a large ingest runs in another process
+(issue 11 part 2).
 
-Run: python benchmarks/bench_ingest_concurrency.py [--rows 1000000]
+Run: python benchmarks/bench_ingest_concurrency.py [--rows 1000000] [--chunk-rows N]
+
+`--chunk-rows 0` writes the whole file in one transaction: the baseline the chunked write
+(Store.swap_in) is measured against.
 
 A script, not a test: it prints figures with PASS/FAIL against each target and exits 0.
 One process ingests N synthetic figures (`plan_ingest`: validate and stage outside the write
-lock; `apply_ingest`: the short swap transaction) into a store while this process answers the
-question mix of bench_answer.py (not-found questions write an `unanswered` row) in a loop.
+lock; `apply_ingest`: the write, in chunks) into a store while this process answers the
+question mix of bench_answer.py (not-found questions write an `unanswered` row) in a loop,
+and a thread writes one `unanswered` row every 20 ms through its own connection, as the bot's
+writer does, timing how long each write waited for the lock.
 Every store and file lives in a temporary directory removed at the end.
 """
 
@@ -14,9 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -33,6 +41,7 @@ from bot.format import render_text
 
 TARGET_P99_MS = 200.0
 TARGET_WORST_MS = 1000.0
+TARGET_WRITE_WORST_MS = 1000.0  # "keeps the writer lock only briefly"
 
 INGESTER = """
 import json, sys, time
@@ -57,10 +66,20 @@ def verdict(ok: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="synthetic figures")
+    parser.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=None,
+        help="new figures per write transaction (0: all in one, the baseline)",
+    )
     args = parser.parse_args(argv)
+    from bot import db
+
+    chunk = db.CHUNK_ROWS if args.chunk_rows is None else args.chunk_rows
     print(
         f"answers during a {args.rows:,}-row ingest in another process — {os.cpu_count()} CPU(s), "
-        f"load average {os.getloadavg()[0]:.2f}"
+        f"load average {os.getloadavg()[0]:.2f}; "
+        + (f"{chunk:,} rows per write transaction" if chunk > 0 else "one write transaction")
     )
     with tempfile.TemporaryDirectory(prefix="marketbot-bench-") as tmpdir:
         tmp = Path(tmpdir)
@@ -70,11 +89,15 @@ def main(argv: list[str] | None = None) -> int:
         for q in QUESTIONS:  # warm up: imports, caches, the vocabulary
             render_text(ask(q, store), store.vocabulary)
         proc = subprocess.Popen(
-            [sys.executable, "-c", INGESTER, str(db), str(csv)],
+            [sys.executable, "-c", INGESTER, str(db), str(csv), str(chunk)],
             stdout=(tmp / "events.jsonl").open("w"),
             stderr=(tmp / "stderr.txt").open("w"),
         )
         times: list[tuple[float, float]] = []  # (wall clock at start, seconds taken)
+        waits: list[float] = []
+        stop = threading.Event()
+        probe = threading.Thread(target=write_probe, args=(db, stop, waits))
+        probe.start()
         i = 0
         while proc.poll() is None:
             q = QUESTIONS[i % len(QUESTIONS)]
@@ -84,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             render_text(ask(q, store), store.vocabulary)
             times.append((at, time.perf_counter() - start))
             time.sleep(0.002)  # a steady stream of questions, not a busy loop
+        stop.set()
+        probe.join()
         out = (tmp / "events.jsonl").read_text()
         err = (tmp / "stderr.txt").read_text()
         store.close()
@@ -97,22 +122,50 @@ def main(argv: list[str] | None = None) -> int:
         p99, worst = float(np.percentile(every, 99)), float(every.max())
         print(
             f"  ingest: {done['added']:,} added; plan (validate + stage, no write lock) "
-            f"{done['plan_s']:.1f} s; swap transaction {done['swap_s']:.2f} s"
+            f"{done['plan_s']:.1f} s; write {done['swap_s']:.2f} s"
         )
         print(
             f"  {len(every):,} answers during the ingest: median {np.median(every):.2f} ms, "
             f"p99 {p99:.1f} ms, worst {worst:.1f} ms"
         )
+        writes = np.array(waits) * 1000
+        w99, wworst = float(np.percentile(writes, 99)), float(writes.max())
+        print(
+            f"  {len(writes):,} writes by another connection: median {np.median(writes):.2f} ms, "
+            f"p99 {w99:.1f} ms, worst wait for the lock {wworst:.1f} ms"
+        )
         if len(during_swap):
             print(
-                f"  {len(during_swap):,} answers during the swap: worst {during_swap.max():.1f} ms"
+                f"  {len(during_swap):,} answers during the write: worst {during_swap.max():.1f} ms"
             )
         print(f"  {verdict(p99 <= TARGET_P99_MS)}  answer p99 {p99:.1f} ms (≤ {TARGET_P99_MS} ms)")
         print(
             f"  {verdict(worst <= TARGET_WORST_MS)}  answer worst {worst:.1f} ms "
             f"(≤ {TARGET_WORST_MS} ms)"
         )
+        print(
+            f"  {verdict(wworst <= TARGET_WRITE_WORST_MS)}  other writers' worst wait "
+            f"{wworst:.1f} ms (≤ {TARGET_WRITE_WORST_MS} ms)"
+        )
     return 0
+
+
+def write_probe(db: Path, stop: threading.Event, waits: list[float]) -> None:
+    """One small write every 20 ms, as the bot's writer makes them; records each wait."""
+    conn = sqlite3.connect(db, timeout=120, isolation_level=None)
+    try:
+        while not stop.is_set():
+            start = time.perf_counter()
+            conn.execute("BEGIN IMMEDIATE")
+            waits.append(time.perf_counter() - start)
+            conn.execute(
+                "INSERT INTO unanswered (text, normalized, status, chat_kind, at) "
+                "VALUES ('probe', 'probe', 'not_found', 'private', '2026-01-01')"
+            )
+            conn.execute("COMMIT")
+            stop.wait(0.02)
+    finally:
+        conn.close()
 
 
 if __name__ == "__main__":

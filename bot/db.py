@@ -1,5 +1,5 @@
 """The SQLite store: schema, first-use build from data/, the look-ups answers need, and the
-short transaction that swaps an ingest's staged rows in.
+short transactions that write an ingest's staged rows.
 
 Imports nothing heavy (no pandas): `marketbot ask` opens the store on every cold start. The
 shipped data/ is loaded with the csv module; it is curated, and a test checks that it passes
@@ -17,6 +17,8 @@ import contextlib
 import csv
 import datetime as dt
 import hashlib
+import os
+import socket
 import sqlite3
 import threading
 import time
@@ -39,16 +41,27 @@ CREATE TABLE IF NOT EXISTS sources (
     publisher TEXT NOT NULL, publisher_zh TEXT NOT NULL DEFAULT '', published TEXT NOT NULL,
     article TEXT NOT NULL DEFAULT '', url TEXT NOT NULL DEFAULT ''
 );
-CREATE TABLE IF NOT EXISTS facts (
+-- Every stored figure, with the ingest batch that wrote it (0: before batches). Read the
+-- `facts` view: it hides the rows of a batch still being written (see Store.swap_in).
+CREATE TABLE IF NOT EXISTS facts_all (
     metric TEXT NOT NULL, segment TEXT NOT NULL, platform TEXT NOT NULL DEFAULT '',
     period TEXT NOT NULL, value REAL NOT NULL, qualifier TEXT NOT NULL DEFAULT '=',
     unit TEXT NOT NULL, source TEXT NOT NULL REFERENCES sources(id),
     stated_pct REAL, note TEXT NOT NULL DEFAULT '', note_zh TEXT NOT NULL DEFAULT '',
-    file TEXT NOT NULL, updated_at TEXT NOT NULL,
+    file TEXT NOT NULL, updated_at TEXT NOT NULL, batch INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (metric, segment, platform, period, source)
 ) WITHOUT ROWID;
 -- A push summary reads one period's markets: this keeps its cost to that period's rows.
-CREATE INDEX IF NOT EXISTS facts_period ON facts (period, segment);
+CREATE INDEX IF NOT EXISTS facts_period ON facts_all (period, segment);
+-- Large ingests being written, chunk by chunk. AUTOINCREMENT: a batch id is never reused, so
+-- a new pending batch can't hide the rows of a finished one.
+CREATE TABLE IF NOT EXISTS pending_batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, file TEXT NOT NULL, host TEXT NOT NULL,
+    pid INTEGER NOT NULL, lease_until REAL NOT NULL
+);
+CREATE VIEW IF NOT EXISTS facts AS
+    SELECT metric, segment, platform, period, value, qualifier, unit, source, stated_pct, note,
+    note_zh, file, updated_at FROM facts_all WHERE batch NOT IN (SELECT id FROM pending_batches);
 CREATE TABLE IF NOT EXISTS series (
     metric TEXT NOT NULL, segment TEXT NOT NULL, platform TEXT NOT NULL,
     unit TEXT NOT NULL, first_period TEXT NOT NULL, last_period TEXT NOT NULL,
@@ -96,6 +109,15 @@ CREATE TABLE IF NOT EXISTS history (
 """
 
 BUSY_TIMEOUT_MS = 30_000
+# An ingest of more new figures than this is written a chunk per transaction (Store.swap_in),
+# each of at most this many rows and fewer when that takes longer than CHUNK_SECONDS.
+CHUNK_ROWS = 10_000
+CHUNK_SECONDS = 0.1
+# The lock is free this long between chunks. SQLite's lock is not fair: a writer waiting in
+# its busy handler retries every 100 ms, so a shorter gap could keep missing it.
+CHUNK_PAUSE_SECONDS = 0.12
+BATCH_LEASE_SECONDS = 300.0  # a pending batch not renewed for this long is abandoned
+HOST = socket.gethostname()
 # The columns of data/facts.csv and of a stored figure, in order.
 FACT_FIELDS = (
     "metric",
@@ -162,6 +184,7 @@ class Store:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
+        _migrate_facts_table(conn)
         conn.executescript(_SCHEMA)
         self._sources: dict[str, Source] = {}
         self._vocab: Vocabulary | None = None
@@ -344,6 +367,7 @@ class Store:
             return vocab
         vocab = self._build_vocabulary()
         self._vocab, self._vocab_version = vocab, version
+        self._sources.clear()  # an ingest elsewhere may have replaced a source's title
         return vocab
 
     def _build_vocabulary(self) -> Vocabulary:
@@ -522,7 +546,7 @@ class Store:
             for _norm, n, at, kinds, text, st in rows
         ]
 
-    # -- ingest: the short write ------------------------------------------------------------
+    # -- ingest: short writes ----------------------------------------------------------------
 
     def swap_in(
         self,
@@ -535,13 +559,155 @@ class Store:
         terms: Sequence[tuple[str, str, str, str]],
         history: tuple[str, str, str] | None = None,
     ) -> None:
-        """Write an ingest staged in ``staging`` (an SQLite file) in one short transaction.
+        """Write an ingest staged in ``staging`` (an SQLite file): all of it or nothing.
 
-        The staging file holds ``incoming`` (every row with its status: added, updated or
-        unchanged against the store at ``generation``) and ``series_new`` (the series
-        catalogue rows it changes). Raises StaleStore if figures were written since.
+        The staging file holds ``added`` (new figures, in key order), ``changed`` (figures
+        whose value or wording changed against the store at ``generation``) and
+        ``series_new`` (the series catalogue rows the file changes).
+
+        Up to CHUNK_ROWS new figures go in one transaction. More are written first as a
+        pending batch, CHUNK_ROWS per short transaction, hidden from every reader by the
+        `facts` view; the last short transaction writes the rest and makes the batch visible.
+        So no other writer (the bot's, a push, a curator) waits on an ingest for longer than
+        one chunk. Raises StaleStore if figures were written since ``generation``, StoreBusy
+        if another large ingest is being written.
         """
         at = now_iso()
+        added = self._staged_count(staging)
+        batch = None
+        if added > CHUNK_ROWS:
+            batch = self._claim_batch(generation, file_label)
+        try:
+            if batch is not None:
+                self._write_pending(staging, batch, file_label, at, added)
+            self._finish_ingest(
+                staging,
+                batch,
+                file_label=file_label,
+                generation=generation,
+                at=at,
+                sources=sources,
+                source_revisions=source_revisions,
+                terms=terms,
+                history=history,
+            )
+        except BaseException:
+            if batch is not None:
+                with contextlib.suppress(sqlite3.Error):  # else the rows stay hidden: cleared
+                    self._clear_batch(batch)  # by the next large ingest (abandoned batch)
+            raise
+
+    def _staged_count(self, staging: Path) -> int:
+        conn = sqlite3.connect(f"file:{staging}?mode=ro", uri=True)
+        try:
+            return conn.execute("SELECT count(*) FROM added").fetchone()[0]
+        finally:
+            conn.close()
+
+    def _writer(self) -> sqlite3.Connection:
+        """A connection of its own for chunked writes: the shared one keeps serving answers."""
+        conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        # A pending batch's new sources are written in its last transaction, with the rows
+        # made visible: until then its figures point at sources not yet stored.
+        conn.execute("PRAGMA foreign_keys=OFF")
+        return conn
+
+    def _claim_batch(self, generation: int, file_label: str) -> int:
+        """Start a pending batch; clear the rows of any batch whose writer died."""
+        now = time.time()
+        with self.transaction() as conn:
+            if self.generation() != generation:
+                raise StaleStore("the store changed since this file was checked")
+            abandoned = []
+            for bid, file, host, pid, lease_until in conn.execute(
+                "SELECT id, file, host, pid, lease_until FROM pending_batches"
+            ).fetchall():
+                if lease_until > now and (host != HOST or pid_alive(pid)):
+                    raise StoreBusy(
+                        f"{file} is being written (pid {pid} on {host}); try again when it ends"
+                    )
+                abandoned.append(bid)
+            batch = conn.execute(
+                "INSERT INTO pending_batches (file, host, pid, lease_until) VALUES (?, ?, ?, ?)",
+                (file_label, HOST, os.getpid(), now + BATCH_LEASE_SECONDS),
+            ).lastrowid
+        for bid in abandoned:
+            self._clear_batch(bid)
+        return batch
+
+    def _write_pending(
+        self, staging: Path, batch: int, file_label: str, at: str, added: int
+    ) -> None:
+        cols = ", ".join(FACT_FIELDS)
+        conn = self._writer()
+        try:
+            conn.execute("ATTACH DATABASE ? AS staged", (str(staging),))
+            first, rows = 1, CHUNK_ROWS
+            while first <= added:
+                started = time.perf_counter()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    renewed = conn.execute(
+                        "UPDATE pending_batches SET lease_until = ? WHERE id = ?",
+                        (time.time() + BATCH_LEASE_SECONDS, batch),
+                    ).rowcount
+                    if not renewed:  # another ingest took it for abandoned and cleared it
+                        raise StaleStore("the store changed while this file was written")
+                    conn.execute(
+                        f"INSERT INTO facts_all ({cols}, file, updated_at, batch) "
+                        f"SELECT {cols}, ?, ?, ? FROM staged.added WHERE rowid BETWEEN ? AND ?",
+                        (file_label, at, batch, first, first + rows - 1),
+                    )
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                first += rows
+                took = time.perf_counter() - started
+                rows = min(CHUNK_ROWS, max(100, int(rows * CHUNK_SECONDS / max(took, 1e-6))))
+                time.sleep(CHUNK_PAUSE_SECONDS)
+        finally:
+            conn.close()
+
+    def _clear_batch(self, batch: int) -> None:
+        """Delete a pending batch's rows, a chunk per transaction, then the batch."""
+        conn = self._writer()
+        try:
+            while True:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    gone = conn.execute(
+                        "DELETE FROM facts_all WHERE (metric, segment, platform, period, source) "
+                        "IN (SELECT metric, segment, platform, period, source FROM facts_all "
+                        "WHERE batch = ? LIMIT ?)",
+                        (batch, CHUNK_ROWS),
+                    ).rowcount
+                    if not gone:
+                        conn.execute("DELETE FROM pending_batches WHERE id = ?", (batch,))
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                if not gone:
+                    return
+                time.sleep(CHUNK_PAUSE_SECONDS)
+        finally:
+            conn.close()
+
+    def _finish_ingest(
+        self,
+        staging: Path,
+        batch: int | None,
+        *,
+        file_label: str,
+        generation: int,
+        at: str,
+        sources: Sequence[dict],
+        source_revisions: Sequence[dict],
+        terms: Sequence[tuple[str, str, str, str]],
+        history: tuple[str, str, str] | None,
+    ) -> None:
+        """The last short transaction: sources, corrections, series; the batch made visible."""
         cols = ", ".join(FACT_FIELDS)
         with self.lock:
             self.conn.execute("ATTACH DATABASE ? AS staged", (str(staging),))
@@ -570,21 +736,25 @@ class Store:
                     conn.execute(
                         "INSERT INTO revisions SELECT i.metric, i.segment, i.platform, i.period, "
                         "i.source, f.value, f.qualifier, i.value, i.qualifier, ?, ? "
-                        "FROM staged.incoming i JOIN facts f ON f.metric = i.metric "
+                        "FROM staged.changed i JOIN facts_all f ON f.metric = i.metric "
                         "AND f.segment = i.segment AND f.platform = i.platform "
                         "AND f.period = i.period AND f.source = i.source "
-                        "WHERE i.status = 'updated' "
-                        "AND (f.value != i.value OR f.qualifier != i.qualifier)",
+                        "WHERE f.value != i.value OR f.qualifier != i.qualifier",
                         (file_label, at),
                     )
+                    if batch is None:
+                        conn.execute(
+                            f"INSERT INTO facts_all ({cols}, file, updated_at) "
+                            f"SELECT {cols}, ?, ? FROM staged.added",
+                            (file_label, at),
+                        )
+                    elif not conn.execute(
+                        "DELETE FROM pending_batches WHERE id = ?", (batch,)
+                    ).rowcount:  # cleared as abandoned by another ingest meanwhile
+                        raise StaleStore("the store changed while this file was written")
                     conn.execute(
-                        f"INSERT INTO facts ({cols}, file, updated_at) SELECT {cols}, ?, ? "
-                        "FROM staged.incoming WHERE status = 'added'",
-                        (file_label, at),
-                    )
-                    conn.execute(
-                        f"INSERT INTO facts ({cols}, file, updated_at) SELECT {cols}, ?, ? "
-                        "FROM staged.incoming WHERE status = 'updated' "
+                        f"INSERT INTO facts_all ({cols}, file, updated_at) "
+                        f"SELECT {cols}, ?, ? FROM staged.changed WHERE true "
                         "ON CONFLICT(metric, segment, platform, period, source) DO UPDATE SET "
                         + ", ".join(f"{c} = excluded.{c}" for c in _UPDATABLE)
                         + ", file = excluded.file, updated_at = excluded.updated_at",
@@ -613,6 +783,39 @@ class Store:
 
 class StaleStore(Exception):
     """Figures were written between an ingest's check and its write."""
+
+
+class StoreBusy(Exception):
+    """Another large ingest is being written; the message says which and by whom."""
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _migrate_facts_table(conn: sqlite3.Connection) -> None:
+    """A store made before pending batches: its `facts` table becomes `facts_all`."""
+    row = conn.execute("SELECT type FROM sqlite_master WHERE name = 'facts'").fetchone()
+    if not row or row[0] != "table":
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("SELECT type FROM sqlite_master WHERE name = 'facts'").fetchone() == (
+            "table",
+        ):  # not done by another process while this one waited for the lock
+            conn.execute("ALTER TABLE facts RENAME TO facts_all")
+            conn.execute("ALTER TABLE facts_all ADD COLUMN batch INTEGER NOT NULL DEFAULT 0")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -653,10 +856,10 @@ def load_shipped(store: Store, digest: str) -> None:
             + ", ".join(f"{c} = excluded.{c}" for c in SOURCE_FIELDS[1:]),
             [[r.get(c) or "" for c in SOURCE_FIELDS] for r in sources],
         )
-        conn.execute(f"DELETE FROM facts WHERE file = '{SHIPPED}'")
+        conn.execute(f"DELETE FROM facts_all WHERE file = '{SHIPPED}'")
         # A figure an ingested file corrected keeps its correction (DO NOTHING).
         conn.executemany(
-            f"INSERT INTO facts ({', '.join(FACT_FIELDS)}, file, updated_at) "
+            f"INSERT INTO facts_all ({', '.join(FACT_FIELDS)}, file, updated_at) "
             f"VALUES ({', '.join('?' * len(FACT_FIELDS))}, '{SHIPPED}', ?) ON CONFLICT DO NOTHING",
             [(*f, at) for f in facts],
         )

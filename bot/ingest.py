@@ -2,8 +2,9 @@
 
 `plan_ingest` reads and validates a file with pandas and stages its rows in a private SQLite
 file, comparing them with the store (read-only): it writes nothing to the store and returns an
-`IngestPlan` a curator can preview. `apply_ingest` swaps the staged rows in with one short
-transaction, so answers never wait long on the store's write lock.
+`IngestPlan` a curator can preview. `apply_ingest` writes the staged rows in short
+transactions that readers see as one (`Store.swap_in`), so nobody waits long on the store's
+write lock.
 
 The file format is the one `data/facts.csv` uses (see the README): one row per figure.
 """
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process
 
-from .db import FACT_FIELDS, SOURCE_FIELDS, StaleStore, Store
+from .db import FACT_FIELDS, SOURCE_FIELDS, StaleStore, Store, StoreBusy
 from .errors import IngestError
 from .models import QUALIFIERS, Period
 from .numbers import human_number, pct_change, signed_pct
@@ -533,6 +534,13 @@ def _stage(store: Store, df: pd.DataFrame, plan: IngestPlan) -> None:
             f"{_SAME} THEN 'unchanged' ELSE 'updated' END FROM store.facts f WHERE {_MATCH} "
             "AND f.source = incoming.source), 'added')"
         )
+        # What the swap writes, split here outside the write lock: new figures in key order
+        # (written in chunks by rowid) and changed ones.
+        for table, status in (("added", "added"), ("changed", "updated")):
+            conn.execute(
+                f"CREATE TABLE {table} AS SELECT {', '.join(FACT_COLUMNS)} FROM incoming "
+                f"WHERE status = '{status}' ORDER BY {', '.join(KEY)}"
+            )
         counts = dict(conn.execute("SELECT status, count(*) FROM incoming GROUP BY status"))
         plan.added = counts.get("added", 0)
         plan.updated = counts.get("updated", 0)
@@ -660,7 +668,7 @@ def plan_ingest(
 
 
 def apply_ingest(store: Store, plan: IngestPlan, *, who: str = "") -> IngestPlan:
-    """Write a checked plan in one short transaction: all of it or nothing.
+    """Write a checked plan in short transactions, seen by readers as one: all of it or nothing.
 
     ``who`` (a curator, or the shell user) is recorded in the history in the same transaction.
     """
@@ -684,6 +692,8 @@ def apply_ingest(store: Store, plan: IngestPlan, *, who: str = "") -> IngestPlan
             terms=terms,
             history=(who, "import", plan.summary()) if who else None,
         )
+    except StoreBusy as e:
+        raise IngestError(f"{plan.file}: {e}; nothing was changed") from None
     except StaleStore:
         raise IngestError(
             f"{plan.file}: the store changed since it was checked; nothing was changed, "

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from .db import Store
+from .db import Store, pid_alive
 from .subscriptions import ensure_schema
 
 log = logging.getLogger("marketbot.outbox")
@@ -56,16 +56,6 @@ class Deliverer(NamedTuple):
     def describe(self) -> str:
         what = "marketbot run" if self.kind == "bot" else "marketbot push --drain"
         return f"{what} (pid {self.pid} on {self.host})"
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
 
 
 def ensure_lease_schema(store: Store) -> None:

@@ -399,7 +399,7 @@ def test_row_and_byte_limits(store_file, tmp_path, monkeypatch) -> None:
 def test_failure_part_way_through_the_write_rolls_back(store_file, tmp_path) -> None:
     with sqlite3.connect(store_file) as conn:  # the 5th new figure cannot be written
         conn.execute(
-            "CREATE TRIGGER boom BEFORE INSERT ON facts WHEN (SELECT count(*) FROM facts) >= 18 "
+            "CREATE TRIGGER boom BEFORE INSERT ON facts_all WHEN (SELECT count(*) FROM facts) >= 18 "
             "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
         )
     conn.close()

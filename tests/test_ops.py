@@ -433,11 +433,11 @@ def test_backup_while_the_store_is_written(fresh_db, db_path: Path, tmp_path: Pa
                         (f"q{writes[0]}-{i}", f"q{writes[0]}"),
                     )
                 conn.execute(
-                    "INSERT INTO facts SELECT metric, segment, platform, '1999Q1', value, "
-                    "qualifier, unit, source, stated_pct, note, note_zh, 'scratch', updated_at "
+                    "INSERT INTO facts_all SELECT metric, segment, platform, '1999Q1', value, "
+                    "qualifier, unit, source, stated_pct, note, note_zh, 'scratch', updated_at, 0 "
                     "FROM facts LIMIT 1"
                 )
-                conn.execute("DELETE FROM facts WHERE file = 'scratch'")
+                conn.execute("DELETE FROM facts_all WHERE file = 'scratch'")
                 conn.execute(
                     "INSERT INTO meta (key, value) SELECT 'test_count', count(*) FROM unanswered "
                     "WHERE true ON CONFLICT(key) DO UPDATE SET value = excluded.value"

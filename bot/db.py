@@ -109,10 +109,11 @@ CREATE TABLE IF NOT EXISTS history (
 """
 
 BUSY_TIMEOUT_MS = 30_000
-# An ingest of more new figures than this is written a chunk per transaction (Store.swap_in),
-# each of at most this many rows and fewer when that takes longer than CHUNK_SECONDS.
+# An ingest of more new figures than this is written a chunk per transaction (Store.swap_in):
+# the first chunk this size, the next sized to take CHUNK_SECONDS at the rate measured.
 CHUNK_ROWS = 10_000
-CHUNK_SECONDS = 0.1
+CHUNK_MAX_ROWS = 100_000
+CHUNK_SECONDS = 0.25
 # The lock is free this long between chunks. SQLite's lock is not fair: a writer waiting in
 # its busy handler retries every 100 ms, so a shorter gap could keep missing it.
 CHUNK_PAUSE_SECONDS = 0.12
@@ -664,7 +665,7 @@ class Store:
                 conn.execute("COMMIT")
                 first += rows
                 took = time.perf_counter() - started
-                rows = min(CHUNK_ROWS, max(100, int(rows * CHUNK_SECONDS / max(took, 1e-6))))
+                rows = min(CHUNK_MAX_ROWS, max(100, int(rows * CHUNK_SECONDS / max(took, 1e-6))))
                 time.sleep(CHUNK_PAUSE_SECONDS)
         finally:
             conn.close()

@@ -25,6 +25,7 @@ YEARS = range(1990, 2013)  # 23 new figures: 5 chunks of 5
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch) -> None:
     monkeypatch.setattr(db, "CHUNK_ROWS", 5)
+    monkeypatch.setattr(db, "CHUNK_MAX_ROWS", 5)
 
 
 @pytest.fixture

@@ -6,7 +6,15 @@ import pytest
 
 from bot.models import Period, PeriodSpec
 from bot.parse import parse_question
-from bot.periods import PeriodError, find_all, find_periods, find_yoy, zh_numeral_years
+from bot.periods import (
+    PeriodError,
+    find_all,
+    find_periods,
+    find_yoy,
+    parse_date_span,
+    quarter_of,
+    zh_numeral_years,
+)
 from bot.vocab import shipped_vocabulary
 
 TODAY = dt.date(2026, 11, 26)
@@ -52,6 +60,52 @@ def test_period_forms(text: str, spec: PeriodSpec) -> None:
         (spec.kind, spec.year, spec.quarter)
     ]
     assert not any(ch.isdigit() for ch in rest), "the period text is consumed"
+
+
+# Every shape the date patterns take, valid and not: months by name and by number, days before
+# and after the month, ordinals, dots, slashes, Chinese dates, and days no calendar has.
+DATE_SPANS = [
+    *("september 2019", "sep 2019", "sep. 2019", "sept 2019", "may 2020", "dec 1999"),
+    *("15 september 2019", "september 15 2019", "september 15, 2019", "sep 1st 2019"),
+    *("march 3rd, 2020", "feb 29 2020", "feb 29 2019", "september 31 2019", "jan 0 2019"),
+    *("2019-08", "2019-8", "2019/08", "2019.08", "2019-05-20", "2019/5/20", "2019.12.31"),
+    *("2019-02-30", "2020-02-29", "2019-06-00", "08/2019", "8/2019", "12-2019"),
+    *("2019年8月", "2019年12月25日", "2019年2月30日", "3 sep 15 2019"),
+]
+
+
+@pytest.mark.parametrize("span", DATE_SPANS)
+def test_dates_are_read_as_dateparser_reads_them(span: str) -> None:
+    """Dates are read by their parts (fast); each lands in the quarter dateparser gives."""
+    parsed = parse_date_span(span)
+    expected = [PeriodSpec("quarter", *quarter_of(parsed.date()))] if parsed else None
+    try:
+        found, _ = find_periods(span, TODAY)
+    except PeriodError:
+        got = None
+    else:
+        got = [PeriodSpec(f.spec.kind, f.spec.year, f.spec.quarter) for f in found]
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("span", "quarter"),
+    [
+        ("2019年 8 月", (2019, 3)),  # dateparser: March of the year 7
+        ("2019年9月1号", (2019, 3)),  # dateparser: nothing (号 is the spoken 日)
+        ("2019年13月", None),  # dateparser: March 2019
+        ("2019年0月", None),  # dateparser: November of the year 7
+    ],
+)
+def test_dates_dateparser_misreads_are_read_right(span: str, quarter) -> None:
+    if quarter is None:
+        with pytest.raises(PeriodError):
+            find_periods(span, TODAY)
+    else:
+        found, _ = find_periods(span, TODAY)
+        assert [(f.spec.kind, f.spec.year, f.spec.quarter) for f in found] == [
+            ("quarter", *quarter)
+        ]
 
 
 def test_dateparser_misreading_is_avoided() -> None:

@@ -14,9 +14,9 @@ from .periods import PERIOD_WORD_RE, Found, PeriodError, find_all, zh_numeral_ye
 from .vocab import CONTENT_KINDS, Term, Vocabulary, is_cjk, normalize
 
 MAX_QUESTION = 4096  # Telegram's message limit; longer input is cut, never rejected
-# OSA (Damerau) edit distance allowed for a typo, by word length: short words only forgive a
-# swapped pair of letters ("dua" → "dau"), so "sale" never becomes "scale".
-_MAX_TYPO_DISTANCE = ((8, 2), (5, 1))
+# OSA (Damerau) edit distance allowed for a typo: two from this word length on, else one. Words
+# of four letters or fewer only forgive a swapped pair ("dua" → "dau"): "sale" never is "scale".
+_LONG_TYPO_WORD = 8
 _MIN_FUZZY_LEN = 3
 _FIX_CACHE_SIZE = 20_000
 
@@ -31,6 +31,7 @@ _SENTENCE_END_RE = re.compile(r"[!?。;:]|\.(?=\s)")  # after NFKC: ！？；：
 _CONTENT_KINDS = CONTENT_KINDS
 _LONG_MESSAGE = 280  # characters: beyond this, sentences are screened before parsing
 _FRAGMENT_WORDS = 3  # a sentence this short ("Q3 2019?") may complete the question
+_LANGUAGE_NAME_RE = re.compile(r"chinese|english|中文|英文")
 
 Hit = tuple[int, Term]  # position in the text, term
 
@@ -98,10 +99,7 @@ def _latin_terms(text: str, vocab: Vocabulary) -> tuple[list[Hit], list[tuple[in
 
 
 def _max_distance(word: str) -> int:
-    for length, distance in _MAX_TYPO_DISTANCE:
-        if len(word) >= length:
-            return distance
-    return 1
+    return 2 if len(word) >= _LONG_TYPO_WORD else 1
 
 
 def _corrected(word: str, vocab: Vocabulary) -> tuple[str, ...]:
@@ -159,11 +157,6 @@ def _prepare(text: str) -> str:
         printable = "".join(ch if ch.isprintable() else " " for ch in printable)
     printable = _TAG_RE.sub(" ", printable)
     return zh_numeral_years(normalize(_DASH_RE.sub("-", printable)))
-
-
-def clean(text: str) -> str:
-    """The form a question is read in: ``_prepare`` without emoji or punctuation."""
-    return _NOISE_RE.sub(" ", _prepare(text))
 
 
 def _segments(text: str) -> list[tuple[int, int]]:
@@ -374,10 +367,5 @@ def merge_followup(previous: Query, current: Query) -> Query:
 
 
 def _names_language(query: Query) -> bool:
-    text = normalize(query.text)
-    return (
-        bool(re.search(r"chinese|english", text))
-        or "中文" in text
-        or "英文" in text
-        or (query.lang == "zh")
-    )
+    """Whether a follow-up chooses its reply's language: it names one, or is in Chinese."""
+    return query.lang == "zh" or bool(_LANGUAGE_NAME_RE.search(normalize(query.text)))

@@ -147,6 +147,17 @@ def test_followups_reuse_the_previous_question(fresh_db) -> None:
     assert fresh.segments == ("pan_auto",)
 
 
+def test_followup_language_is_the_one_named_or_the_one_written_in(fresh_db) -> None:
+    vocab = fresh_db.vocabulary
+    zh_first = parse_question("后市场 日活 三季度", vocab)
+    # An English follow-up to a Chinese question keeps the Chinese reply, unless it asks for
+    # English by name.
+    assert merge_followup(zh_first, parse_question("and Q2?", vocab)).lang == "zh"
+    assert merge_followup(zh_first, parse_question("Q2 in English", vocab)).lang == "en"
+    en_first = parse_question("aftermarket DAU Q3", vocab)
+    assert merge_followup(en_first, parse_question("二季度呢", vocab)).lang == "zh"
+
+
 def test_unanswered_questions_are_recorded(fresh_db) -> None:
     ask("aftermarket revenue", fresh_db, chat_kind="private")
     ask("aftermarket revenue", fresh_db, chat_kind="group")

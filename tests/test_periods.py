@@ -6,7 +6,15 @@ import pytest
 
 from bot.models import Period, PeriodSpec
 from bot.parse import parse_question
-from bot.periods import PeriodError, find_all, find_periods, find_yoy, zh_numeral_years
+from bot.periods import (
+    PeriodError,
+    find_all,
+    find_periods,
+    find_yoy,
+    parse_date_span,
+    warm_up,
+    zh_numeral_years,
+)
 from bot.vocab import shipped_vocabulary
 
 TODAY = dt.date(2026, 11, 26)
@@ -132,6 +140,10 @@ def test_period_value() -> None:
         ("end of last year", "quarter", 2025, 4, "last year"),
         ("last quarter of last year", "quarter", 2025, 4, "last year"),
         ("去年上半年", "half", 2025, 1, "去年"),
+        # A month range keeps its relative year, so the reply can say what it resolved to.
+        ("jul-sep last year", "quarter", 2025, 3, "last year"),
+        ("去年1-6月", "half", 2025, 1, "去年"),
+        ("jan-dec this year", "year", 2026, None, "this year"),
     ],
 )
 def test_more_period_forms(text, kind, year, number, relative) -> None:
@@ -146,6 +158,17 @@ def test_more_period_forms(text, kind, year, number, relative) -> None:
 def test_periods_that_are_no_quarter_half_or_year_raise(text: str) -> None:
     with pytest.raises(PeriodError):
         find_periods(text, TODAY)
+
+
+def test_warm_up_reads_an_english_and_a_chinese_month_ahead() -> None:
+    # The bot calls it at start-up so that no user's first date question pays dateparser's
+    # start-up cost; what it read is then cached.
+    parse_date_span.cache_clear()
+    warm_up()
+    hits = parse_date_span.cache_info().hits
+    assert parse_date_span("September 2019") == dt.datetime(2019, 9, 1)
+    assert parse_date_span("2019年9月") == dt.datetime(2019, 9, 1)
+    assert parse_date_span.cache_info().hits == hits + 2
 
 
 def test_chinese_numeral_years() -> None:

@@ -154,6 +154,7 @@ def test_followup_language_is_the_one_named_or_the_one_written_in(fresh_db) -> N
     # English by name.
     assert merge_followup(zh_first, parse_question("and Q2?", vocab)).lang == "zh"
     assert merge_followup(zh_first, parse_question("Q2 in English", vocab)).lang == "en"
+    assert merge_followup(zh_first, parse_question("二季度 英文", vocab)).lang == "en"
     en_first = parse_question("aftermarket DAU Q3", vocab)
     assert merge_followup(en_first, parse_question("二季度呢", vocab)).lang == "zh"
 

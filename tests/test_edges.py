@@ -297,7 +297,7 @@ def test_unknown_words_are_named_with_what_the_store_covers(fresh_db, question, 
         # Two slips in an eight-letter word are forgiven.
         ("alipay overseas taxi cuntires", {("countries", "overseas_taxi", "alipay", "2019Q3", 10)}),
         # A plural of a known word is that word, even when it is one letter from two others.
-        ("pan-auto scales Q3", {("users", "pan_auto", None, "2019Q3", 283_000_000)}),
+        ("wechat ride code scales", {("users", "ride_code", "wechat", "2019Q3", 100_000_000)}),
     ],
 )
 def test_typos_joined_words_traditional_and_full_width(fresh_db, question, expect) -> None:

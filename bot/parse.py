@@ -10,7 +10,14 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from .models import PeriodSpec, Query
-from .periods import PERIOD_WORD_RE, Found, PeriodError, find_all, zh_numeral_years
+from .periods import (
+    PERIOD_WORD_RE,
+    Found,
+    PeriodError,
+    find_all,
+    may_hold_period,
+    zh_numeral_years,
+)
 from .vocab import CONTENT_KINDS, Term, Vocabulary, is_cjk, normalize
 
 MAX_QUESTION = 4096  # Telegram's message limit; longer input is cut, never rejected
@@ -210,9 +217,15 @@ def _question_sentences(
     )
 
 
+def _all_known(sentence: str, vocab: Vocabulary) -> bool:
+    """Whether every word of ``sentence`` is a known word or may belong to a period phrase."""
+    return all((word,) in vocab.words or may_hold_period(word) for word in sentence.split())
+
+
 def _screened(prepared: str, lowered: str, vocab: Vocabulary) -> str:
     """A long message cut down to the sentences that may hold the question: those with a word
-    the store knows, and short fragments such as "Q3 2019?". All of it when none has one."""
+    the store knows, short fragments such as "Q3 2019?", and those with no word but known ones
+    and period words ("What about in 2019 Q2?"). All of it when none has a known word."""
     spans = _segments(prepared)
     if len(spans) < 2:
         return lowered
@@ -223,8 +236,10 @@ def _screened(prepared: str, lowered: str, vocab: Vocabulary) -> str:
         if not text:
             continue
         known = vocab.screen(text)  # screened once: it decides both what is kept and the fallback
-        # Words are single-space separated here, so spaces + 1 is the word count.
-        if known or text.count(" ") < _FRAGMENT_WORDS:
+        # Words are single-space separated here, so spaces + 1 is the word count. A sentence of
+        # known words and period words is kept for the exact sentence check to judge: dropping
+        # "What about in 2019 Q2?" would answer another period than the one asked.
+        if known or text.count(" ") < _FRAGMENT_WORDS or _all_known(text, vocab):
             keep.append(text)
             named = named or known
     if not named:

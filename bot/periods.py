@@ -488,6 +488,13 @@ _ANCHOR_RE = re.compile(
     rf"\d|(?<![a-z])(?:quarters?|qtr|half|year|yoy|y/y|y-o-y|same|beginning|start|early|end|late"
     rf"|close|{_MONTHS})(?![a-z])|[季年月〇零]|同比|同期"
 )
+
+
+def may_hold_period(text: str) -> bool:
+    """Whether ``text`` holds a word every period phrase needs (a digit, "quarter", 季…)."""
+    return _ANCHOR_RE.search(text) is not None
+
+
 _WINDOW = 48  # characters kept on each side of an anchor: longer than any period phrase
 _SHORT = 2 * _WINDOW + 40  # below this, the whole text is read directly
 _WINDOW_JOIN = "。"

@@ -399,6 +399,18 @@ def test_chatter_after_a_short_question_is_not_the_question(fresh_db) -> None:
     assert facts(a) == {("dau", "aftermarket", None, "2019Q3", 27200)}
 
 
+def test_long_message_keeps_a_sentence_that_asks_another_period(fresh_db) -> None:
+    # The period is in a sentence of its own with no market or metric word; a short message
+    # reads it, and so must a long one (never the latest quarter instead of the one asked).
+    chatter = "Hi team, hope everyone had a good weekend. " * 10
+    question = "What was the aftermarket MAU? What about in 2019 Q2?"
+    assert facts(ask(question, fresh_db, today=TODAY)) == {
+        ("mau", "aftermarket", None, "2019Q2", 431300)
+    }
+    a = ask(chatter + question, fresh_db, today=TODAY)
+    assert facts(a) == {("mau", "aftermarket", None, "2019Q2", 431300)}
+
+
 def test_long_message_reads_past_an_empty_sentence(fresh_db) -> None:
     # "!!" makes an empty sentence between the question and its period fragment.
     chatter = "Hi team, hope everyone had a good weekend. " * 10

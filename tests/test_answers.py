@@ -65,6 +65,13 @@ def test_platform_comparison_keeps_asked_order(fresh_db) -> None:
     assert not a.changes  # lower bounds: no % change invented
 
 
+def test_mixed_language_comparison_keeps_asked_order(fresh_db) -> None:
+    # Chinese and latin words are read apart; their order in the question is kept.
+    a = ask("乘车码 wechat vs 支付宝 用户", fresh_db)
+    assert [f.platform for f in a.facts] == ["wechat", "alipay"]
+    assert a.query.comparison == "platforms"
+
+
 def test_no_platform_answers_all_platforms(fresh_db) -> None:
     a = ask("ride code cities", fresh_db)
     assert {f.platform for f in a.facts} == {"wechat", "alipay"}

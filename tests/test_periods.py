@@ -62,6 +62,24 @@ def test_period_forms(text: str, spec: PeriodSpec) -> None:
     assert not any(ch.isdigit() for ch in rest), "the period text is consumed"
 
 
+@pytest.mark.parametrize(
+    ("today", "phrase", "expect"),
+    [
+        (dt.date(2026, 1, 1), "this quarter", (2026, 1)),
+        (dt.date(2026, 1, 1), "last quarter", (2025, 4)),
+        (dt.date(2026, 3, 31), "this quarter", (2026, 1)),
+        (dt.date(2026, 4, 1), "this quarter", (2026, 2)),
+        (dt.date(2026, 7, 1), "上季度", (2026, 2)),
+        (dt.date(2026, 9, 30), "本季度", (2026, 3)),
+        (dt.date(2026, 10, 1), "this quarter", (2026, 4)),
+        (dt.date(2026, 12, 31), "next quarter", (2027, 1)),
+    ],
+)
+def test_relative_quarters_at_quarter_edges(today: dt.date, phrase: str, expect: tuple) -> None:
+    found, _ = find_periods(phrase, today)
+    assert [(f.spec.year, f.spec.quarter) for f in found] == [expect]
+
+
 def test_dateparser_misreading_is_avoided() -> None:
     # dateparser alone reads "Q3 2019" as a day in August; our grammar must win.
     found, _ = find_periods("dau q3 2019", TODAY)

@@ -169,7 +169,47 @@ def test_more_period_forms(text, kind, year, number, relative) -> None:
     assert [(f.spec.kind, f.spec.year, f.spec.quarter, f.spec.relative) for f in found] == [
         (kind, year, number, relative)
     ]
+    assert found[0].spec.text == text  # the phrase as asked, for messages
     assert not rest.strip(), "the whole phrase is consumed"
+
+
+IN_2019 = dt.date(2019, 5, 1)  # far from the real clock: relative periods must use this date
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "year", "number"),
+    [
+        ("last year", "year", 2018, None),
+        ("去年", "year", 2018, None),
+        ("this year", "year", 2019, None),
+        ("前年", "year", 2017, None),
+        ("q3 last year", "quarter", 2018, 3),
+        ("去年三季度", "quarter", 2018, 3),
+        ("end of last year", "quarter", 2018, 4),
+        ("去年年底", "quarter", 2018, 4),
+        ("去年上半年", "half", 2018, 1),
+        ("h2 last year", "half", 2018, 2),
+        ("first half of last year", "half", 2018, 1),
+        ("jul-sep last year", "quarter", 2018, 3),
+        ("去年1-6月", "half", 2018, 1),
+        ("jan-dec last year", "year", 2018, None),
+        ("last quarter", "quarter", 2019, 1),
+        ("previous quarter", "quarter", 2019, 1),
+        ("上季度", "quarter", 2019, 1),
+        ("上一季度", "quarter", 2019, 1),
+        ("current quarter", "quarter", 2019, 2),
+        ("这个季度", "quarter", 2019, 2),
+        ("next quarter", "quarter", 2019, 3),
+        ("下季度", "quarter", 2019, 3),
+        ("下一季度", "quarter", 2019, 3),
+    ],
+)
+def test_relative_periods_resolve_against_the_given_date(text, kind, year, number) -> None:
+    found, _ = find_periods(text, IN_2019)
+    assert [(f.spec.kind, f.spec.year, f.spec.quarter, f.spec.text) for f in found] == [
+        (kind, year, number, text)
+    ]
+    assert found[0].spec.relative in {text, "last year", "去年"}  # the words that were relative
 
 
 @pytest.mark.parametrize("text", ["h3 2019", "h0", "aug-oct 2019", "feb-jun 2019", "2019年8-10月"])
@@ -271,6 +311,22 @@ def test_long_text_finds_every_period_where_it_stands() -> None:
     assert [text[f.start : f.end].strip() for f in found] == [f.spec.text for f in found]
     # Every phrase is blanked in place; the words around them are kept as they were.
     assert len(rest) == len(text) and rest.split() == (_FILLER * (len(phrases) + 1)).split()
+
+
+def test_long_text_with_periods_at_its_very_edges() -> None:
+    text = "q3 2019 " + _FILLER * 2 + "h1 2020"
+    yoy, found, rest = find_all(text, TODAY)
+    assert not yoy
+    assert [(f.start, f.end, f.spec.label) for f in found] == [
+        (0, 7, "2019Q3"),
+        (len(text) - 7, len(text), "2020H1"),
+    ]
+    assert rest == " " * 8 + _FILLER * 2 + " " * 7
+
+
+def test_long_text_without_a_period_word_is_returned_as_it_is() -> None:
+    text = _FILLER * 3
+    assert find_all(text, TODAY) == (False, [], text)
 
 
 def test_long_message_names_the_first_wrong_period_it_reads() -> None:

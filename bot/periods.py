@@ -66,9 +66,8 @@ def _year(text: str | None, today: dt.date | None = None) -> int | None:
         return None
     if text in _REL_YEARS:
         return (today or dt.date.today()).year + _REL_YEARS[text]
-    text = text.lstrip("'’")
-    y = int(text)
-    return 2000 + y if y < 100 else y
+    digits = text.lstrip("'’")
+    return 2000 + int(digits) if len(digits) == 2 else int(digits)  # '19 and 19 are 2019
 
 
 def _relative(text: str | None) -> str:

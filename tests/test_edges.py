@@ -411,6 +411,16 @@ def test_long_message_keeps_a_sentence_that_asks_another_period(fresh_db) -> Non
     assert facts(a) == {("mau", "aftermarket", None, "2019Q2", 431300)}
 
 
+def test_long_message_names_unknown_words_beside_a_known_one(fresh_db) -> None:
+    # A sentence that names a market is part of the question, words it does not know too: the
+    # reply names them rather than answering only the other sentence.
+    chatter = "Hi team, hope everyone had a good weekend. " * 10
+    message = chatter + "Aftermarket MAU for Q2 2019. Pan-auto users for my slide deck please."
+    a = ask(message, fresh_db, today=TODAY)
+    assert a.status == "not_found" and not a.facts
+    assert "“slide”, “deck”" in a.message
+
+
 def test_long_message_reads_past_an_empty_sentence(fresh_db) -> None:
     # "!!" makes an empty sentence between the question and its period fragment.
     chatter = "Hi team, hope everyone had a good weekend. " * 10

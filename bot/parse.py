@@ -10,13 +10,20 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from .models import PeriodSpec, Query
-from .periods import PERIOD_WORD_RE, Found, PeriodError, find_all, zh_numeral_years
+from .periods import (
+    PERIOD_WORD_RE,
+    Found,
+    PeriodError,
+    find_all,
+    may_hold_period,
+    zh_numeral_years,
+)
 from .vocab import CONTENT_KINDS, Term, Vocabulary, is_cjk, normalize
 
 MAX_QUESTION = 4096  # Telegram's message limit; longer input is cut, never rejected
-# OSA (Damerau) edit distance allowed for a typo, by word length: short words only forgive a
-# swapped pair of letters ("dua" → "dau"), so "sale" never becomes "scale".
-_MAX_TYPO_DISTANCE = ((8, 2), (5, 1))
+# OSA (Damerau) edit distance allowed for a typo: two from this word length on, else one. Words
+# of four letters or fewer only forgive a swapped pair ("dua" → "dau"): "sale" never is "scale".
+_LONG_TYPO_WORD = 8
 _MIN_FUZZY_LEN = 3
 _FIX_CACHE_SIZE = 20_000
 
@@ -31,6 +38,7 @@ _SENTENCE_END_RE = re.compile(r"[!?。;:]|\.(?=\s)")  # after NFKC: ！？；：
 _CONTENT_KINDS = CONTENT_KINDS
 _LONG_MESSAGE = 280  # characters: beyond this, sentences are screened before parsing
 _FRAGMENT_WORDS = 3  # a sentence this short ("Q3 2019?") may complete the question
+_LANGUAGE_NAME_RE = re.compile(r"chinese|english|中文|英文")
 
 Hit = tuple[int, Term]  # position in the text, term
 
@@ -98,10 +106,7 @@ def _latin_terms(text: str, vocab: Vocabulary) -> tuple[list[Hit], list[tuple[in
 
 
 def _max_distance(word: str) -> int:
-    for length, distance in _MAX_TYPO_DISTANCE:
-        if len(word) >= length:
-            return distance
-    return 1
+    return 2 if len(word) >= _LONG_TYPO_WORD else 1
 
 
 def _corrected(word: str, vocab: Vocabulary) -> tuple[str, ...]:
@@ -161,11 +166,6 @@ def _prepare(text: str) -> str:
     return zh_numeral_years(normalize(_DASH_RE.sub("-", printable)))
 
 
-def clean(text: str) -> str:
-    """The form a question is read in: ``_prepare`` without emoji or punctuation."""
-    return _NOISE_RE.sub(" ", _prepare(text))
-
-
 def _segments(text: str) -> list[tuple[int, int]]:
     """Sentence spans of ``text`` (start, end)."""
     spans, start = [], 0
@@ -217,9 +217,15 @@ def _question_sentences(
     )
 
 
+def _all_known(sentence: str, vocab: Vocabulary) -> bool:
+    """Whether every word of ``sentence`` is a known word or may belong to a period phrase."""
+    return all((word,) in vocab.words or may_hold_period(word) for word in sentence.split())
+
+
 def _screened(prepared: str, lowered: str, vocab: Vocabulary) -> str:
     """A long message cut down to the sentences that may hold the question: those with a word
-    the store knows, and short fragments such as "Q3 2019?". All of it when none has one."""
+    the store knows, short fragments such as "Q3 2019?", and those with no word but known ones
+    and period words ("What about in 2019 Q2?"). All of it when none has a known word."""
     spans = _segments(prepared)
     if len(spans) < 2:
         return lowered
@@ -230,8 +236,10 @@ def _screened(prepared: str, lowered: str, vocab: Vocabulary) -> str:
         if not text:
             continue
         known = vocab.screen(text)  # screened once: it decides both what is kept and the fallback
-        # Words are single-space separated here, so spaces + 1 is the word count.
-        if known or text.count(" ") < _FRAGMENT_WORDS:
+        # Words are single-space separated here, so spaces + 1 is the word count. A sentence of
+        # known words and period words is kept for the exact sentence check to judge: dropping
+        # "What about in 2019 Q2?" would answer another period than the one asked.
+        if known or text.count(" ") < _FRAGMENT_WORDS or _all_known(text, vocab):
             keep.append(text)
             named = named or known
     if not named:
@@ -374,10 +382,5 @@ def merge_followup(previous: Query, current: Query) -> Query:
 
 
 def _names_language(query: Query) -> bool:
-    text = normalize(query.text)
-    return (
-        bool(re.search(r"chinese|english", text))
-        or "中文" in text
-        or "英文" in text
-        or (query.lang == "zh")
-    )
+    """Whether a follow-up chooses its reply's language: it names one, or is in Chinese."""
+    return query.lang == "zh" or bool(_LANGUAGE_NAME_RE.search(normalize(query.text)))

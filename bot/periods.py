@@ -68,9 +68,8 @@ def _year(text: str | None, today: dt.date | None = None) -> int | None:
         return None
     if text in _REL_YEARS:
         return (today or dt.date.today()).year + _REL_YEARS[text]
-    text = text.lstrip("'’")
-    y = int(text)
-    return 2000 + y if y < 100 else y
+    digits = text.lstrip("'’")
+    return 2000 + int(digits) if len(digits) == 2 else int(digits)  # '19 and 19 are 2019
 
 
 def _relative(text: str | None) -> str:
@@ -345,19 +344,24 @@ def _next(p: Period) -> Period:
     return Period(p.year + 1, 1) if p.quarter == 4 else Period(p.year, p.quarter + 1)
 
 
+# The month ranges that are a period: (first month, last month) -> kind, quarter or half.
+_MONTH_SPANS = {
+    (1, 3): ("quarter", 1),
+    (4, 6): ("quarter", 2),
+    (7, 9): ("quarter", 3),
+    (10, 12): ("quarter", 4),
+    (1, 6): ("half", 1),
+    (7, 12): ("half", 2),
+    (1, 12): ("year", None),
+}
+
+
 def _range_spec(m1: int, m2: int, y: int | None, span: str, rel: str) -> PeriodSpec:
     """A month range that is exactly a quarter, a half or a year; anything else is refused."""
-    for m in (m1, m2):
-        if not 1 <= m <= 12:
-            raise PeriodError(span)
-    if m1 % 3 == 1 and m2 == m1 + 2:
-        q = (m1 - 1) // 3 + 1
-        return PeriodSpec("quarter" if y else "bare_quarter", y, q, span, rel)
-    if m1 in (1, 7) and m2 == m1 + 5:
-        return PeriodSpec("half" if y else "bare_half", y, 1 if m1 == 1 else 2, span, rel)
-    if (m1, m2) == (1, 12) and y:
-        return PeriodSpec("year", y, None, span, rel)
-    raise PeriodError(span)  # figures are quarterly: Aug-Oct is no quarter
+    kind, number = _MONTH_SPANS.get((m1, m2), ("", None))
+    if not kind or (kind == "year" and not y):
+        raise PeriodError(span)  # figures are quarterly: Aug-Oct is no quarter
+    return PeriodSpec(kind if y else f"bare_{kind}", y, number, span, rel)
 
 
 def find_periods(text: str, today: dt.date | None = None) -> tuple[list[Found], str]:
@@ -507,6 +511,13 @@ _ANCHOR_RE = re.compile(
     rf"\d|(?<![a-z])(?:quarters?|qtr|half|year|yoy|y/y|y-o-y|same|beginning|start|early|end|late"
     rf"|close|{_MONTHS})(?![a-z])|[季年月〇零]|同比|同期"
 )
+
+
+def may_hold_period(text: str) -> bool:
+    """Whether ``text`` holds a word every period phrase needs (a digit, "quarter", 季…)."""
+    return _ANCHOR_RE.search(text) is not None
+
+
 _WINDOW = 48  # characters kept on each side of an anchor: longer than any period phrase
 _SHORT = 2 * _WINDOW + 40  # below this, the whole text is read directly
 _WINDOW_JOIN = "。"
@@ -536,9 +547,13 @@ def find_all(text: str, today: dt.date | None = None) -> tuple[bool, list[Found]
         yoy, rest = find_yoy(joined)
         joined_found, rest = find_periods(rest, today)
     except PeriodError:
-        # The period named back must be the first wrong one in reading order, as read window by
-        # window; the one-pass read raises in the grammar's order instead.
-        return _read_windows(text, windows, today)
+        # The period named back must be the first wrong one in reading order; the one-pass read
+        # raises in the grammar's order instead. No phrase crosses a window's edge, so a window
+        # read alone raises as it did in the one pass: the first window that raises names it.
+        # (No period error depends on today's date.)
+        for a, b in windows:
+            find_periods(find_yoy(text[a:b])[1])
+        raise
     at, shift = [], []  # where each window starts in ``joined``, and its offset to ``text``
     j = 0
     for a, b in windows:
@@ -552,22 +567,6 @@ def find_all(text: str, today: dt.date | None = None) -> tuple[bool, list[Found]
     parts, last = [], 0
     for (a, b), j in zip(windows, at, strict=True):
         parts.extend((text[last:a], rest[j : j + b - a]))
-        last = b
-    parts.append(text[last:])
-    return yoy, found, "".join(parts)
-
-
-def _read_windows(
-    text: str, windows: list[list[int]], today: dt.date | None
-) -> tuple[bool, list[Found], str]:
-    """``find_all`` window by window (raises the first PeriodError in reading order)."""
-    yoy, found, parts, last = False, [], [], 0
-    for a, b in windows:
-        hit, sub = find_yoy(text[a:b])
-        sub_found, sub = find_periods(sub, today)
-        yoy = yoy or hit
-        found.extend(f._replace(start=f.start + a, end=f.end + a) for f in sub_found)
-        parts.extend((text[last:a], sub))
         last = b
     parts.append(text[last:])
     return yoy, found, "".join(parts)

@@ -65,6 +65,13 @@ def test_platform_comparison_keeps_asked_order(fresh_db) -> None:
     assert not a.changes  # lower bounds: no % change invented
 
 
+def test_mixed_language_comparison_keeps_asked_order(fresh_db) -> None:
+    # Chinese and latin words are read apart; their order in the question is kept.
+    a = ask("乘车码 wechat vs 支付宝 用户", fresh_db)
+    assert [f.platform for f in a.facts] == ["wechat", "alipay"]
+    assert a.query.comparison == "platforms"
+
+
 def test_no_platform_answers_all_platforms(fresh_db) -> None:
     a = ask("ride code cities", fresh_db)
     assert {f.platform for f in a.facts} == {"wechat", "alipay"}
@@ -145,6 +152,18 @@ def test_followups_reuse_the_previous_question(fresh_db) -> None:
     assert zh.lang == "zh" and zh.metrics == ("dau",)
     fresh = merge_followup(first, parse_question("pan-car users", vocab))
     assert fresh.segments == ("pan_auto",)
+
+
+def test_followup_language_is_the_one_named_or_the_one_written_in(fresh_db) -> None:
+    vocab = fresh_db.vocabulary
+    zh_first = parse_question("后市场 日活 三季度", vocab)
+    # An English follow-up to a Chinese question keeps the Chinese reply, unless it asks for
+    # English by name.
+    assert merge_followup(zh_first, parse_question("and Q2?", vocab)).lang == "zh"
+    assert merge_followup(zh_first, parse_question("Q2 in English", vocab)).lang == "en"
+    assert merge_followup(zh_first, parse_question("二季度 英文", vocab)).lang == "en"
+    en_first = parse_question("aftermarket DAU Q3", vocab)
+    assert merge_followup(en_first, parse_question("二季度呢", vocab)).lang == "zh"
 
 
 def test_unanswered_questions_are_recorded(fresh_db) -> None:

@@ -267,6 +267,13 @@ def test_missing_sides_are_in_json(fresh_db) -> None:
         ("Didi users", ["didi"]),
         ("二手车小程序用户", ["二手车"]),
         ("aftermarket revenue Q3", ["revenue"]),
+        # Near a known word but not a typo of it: "buyers" is two letters from "users", and a
+        # one-letter slip in a short word is all that is forgiven.
+        ("pan-auto buyers Q3", ["buyers"]),
+        # Three slips are too many even in a long word ("partners" is not "quarters").
+        ("ride code partners", ["partners"]),
+        # One slip from two known words ("scale", "small"): no guessing which was meant.
+        ("pan-auto smale Q3", ["smale"]),
     ],
 )
 def test_unknown_words_are_named_with_what_the_store_covers(fresh_db, question, words) -> None:
@@ -287,6 +294,10 @@ def test_unknown_words_are_named_with_what_the_store_covers(fresh_db, question, 
         ("泛汽車 用戶 三季度", {("users", "pan_auto", None, "2019Q3", 283_000_000)}),
         ("支付寶乘車碼覆蓋多少個城市", {("cities", "ride_code", "alipay", "2019Q3", 200)}),
         ("ＡＦＴＥＲＭＡＲＫＥＴ ＤＡＵ Ｑ３", {("dau", "aftermarket", None, "2019Q3", 27200)}),
+        # Two slips in an eight-letter word are forgiven.
+        ("alipay overseas taxi cuntires", {("countries", "overseas_taxi", "alipay", "2019Q3", 10)}),
+        # A plural of a known word is that word, even when it is one letter from two others.
+        ("wechat ride code scales", {("users", "ride_code", "wechat", "2019Q3", 100_000_000)}),
     ],
 )
 def test_typos_joined_words_traditional_and_full_width(fresh_db, question, expect) -> None:
@@ -379,6 +390,42 @@ def test_long_message_without_a_known_word_names_what_it_did_not_know(fresh_db) 
     # No sentence names anything the store knows: the whole message is the question.
     assert a.status == "invalid" and not a.facts
     assert "tesla" in a.query.unknown and "“tesla”" in a.message
+
+
+def test_chatter_after_a_short_question_is_not_the_question(fresh_db) -> None:
+    # The first sentence is the question (it starts the message); the second names nothing.
+    a = ask("Aftermarket DAU Q3. I love my Tesla.", fresh_db, today=TODAY)
+    assert a.status == "answered" and "tesla" not in a.query.unknown
+    assert facts(a) == {("dau", "aftermarket", None, "2019Q3", 27200)}
+
+
+def test_long_message_keeps_a_sentence_that_asks_another_period(fresh_db) -> None:
+    # The period is in a sentence of its own with no market or metric word; a short message
+    # reads it, and so must a long one (never the latest quarter instead of the one asked).
+    chatter = "Hi team, hope everyone had a good weekend. " * 10
+    question = "What was the aftermarket MAU? What about in 2019 Q2?"
+    assert facts(ask(question, fresh_db, today=TODAY)) == {
+        ("mau", "aftermarket", None, "2019Q2", 431300)
+    }
+    a = ask(chatter + question, fresh_db, today=TODAY)
+    assert facts(a) == {("mau", "aftermarket", None, "2019Q2", 431300)}
+
+
+def test_long_message_names_unknown_words_beside_a_known_one(fresh_db) -> None:
+    # A sentence that names a market is part of the question, words it does not know too: the
+    # reply names them rather than answering only the other sentence.
+    chatter = "Hi team, hope everyone had a good weekend. " * 10
+    message = chatter + "Aftermarket MAU for Q2 2019. Pan-auto users for my slide deck please."
+    a = ask(message, fresh_db, today=TODAY)
+    assert a.status == "not_found" and not a.facts
+    assert "“slide”, “deck”" in a.message
+
+
+def test_long_message_reads_past_an_empty_sentence(fresh_db) -> None:
+    # "!!" makes an empty sentence between the question and its period fragment.
+    chatter = "Hi team, hope everyone had a good weekend. " * 10
+    a = ask("Aftermarket MAU please!! For Q2 2019. " + chatter, fresh_db, today=TODAY)
+    assert facts(a) == {("mau", "aftermarket", None, "2019Q2", 431300)}
 
 
 def test_long_message_question_first_and_short_period_fragment(fresh_db) -> None:

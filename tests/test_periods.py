@@ -1,4 +1,4 @@
-"""The period grammar: every quarter form, months and dates via dateparser, bad periods."""
+"""The period grammar: every quarter form, months and dates (held to dateparser), bad periods."""
 
 import datetime as dt
 
@@ -13,6 +13,7 @@ from bot.periods import (
     find_yoy,
     parse_date_span,
     quarter_of,
+    warm_up,
     zh_numeral_years,
 )
 from bot.vocab import shipped_vocabulary
@@ -108,6 +109,24 @@ def test_dates_dateparser_misreads_are_read_right(span: str, quarter) -> None:
         ]
 
 
+@pytest.mark.parametrize(
+    ("today", "phrase", "expect"),
+    [
+        (dt.date(2026, 1, 1), "this quarter", (2026, 1)),
+        (dt.date(2026, 1, 1), "last quarter", (2025, 4)),
+        (dt.date(2026, 3, 31), "this quarter", (2026, 1)),
+        (dt.date(2026, 4, 1), "this quarter", (2026, 2)),
+        (dt.date(2026, 7, 1), "上季度", (2026, 2)),
+        (dt.date(2026, 9, 30), "本季度", (2026, 3)),
+        (dt.date(2026, 10, 1), "this quarter", (2026, 4)),
+        (dt.date(2026, 12, 31), "next quarter", (2027, 1)),
+    ],
+)
+def test_relative_quarters_at_quarter_edges(today: dt.date, phrase: str, expect: tuple) -> None:
+    found, _ = find_periods(phrase, today)
+    assert [(f.spec.year, f.spec.quarter) for f in found] == [expect]
+
+
 def test_dateparser_misreading_is_avoided() -> None:
     # dateparser alone reads "Q3 2019" as a day in August; our grammar must win.
     found, _ = find_periods("dau q3 2019", TODAY)
@@ -186,6 +205,10 @@ def test_period_value() -> None:
         ("end of last year", "quarter", 2025, 4, "last year"),
         ("last quarter of last year", "quarter", 2025, 4, "last year"),
         ("去年上半年", "half", 2025, 1, "去年"),
+        # A month range keeps its relative year, so the reply can say what it resolved to.
+        ("jul-sep last year", "quarter", 2025, 3, "last year"),
+        ("去年1-6月", "half", 2025, 1, "去年"),
+        ("jan-dec this year", "year", 2026, None, "this year"),
     ],
 )
 def test_more_period_forms(text, kind, year, number, relative) -> None:
@@ -193,13 +216,64 @@ def test_more_period_forms(text, kind, year, number, relative) -> None:
     assert [(f.spec.kind, f.spec.year, f.spec.quarter, f.spec.relative) for f in found] == [
         (kind, year, number, relative)
     ]
+    assert found[0].spec.text == text  # the phrase as asked, for messages
     assert not rest.strip(), "the whole phrase is consumed"
+
+
+IN_2019 = dt.date(2019, 5, 1)  # far from the real clock: relative periods must use this date
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "year", "number"),
+    [
+        ("last year", "year", 2018, None),
+        ("去年", "year", 2018, None),
+        ("this year", "year", 2019, None),
+        ("前年", "year", 2017, None),
+        ("q3 last year", "quarter", 2018, 3),
+        ("去年三季度", "quarter", 2018, 3),
+        ("end of last year", "quarter", 2018, 4),
+        ("去年年底", "quarter", 2018, 4),
+        ("去年上半年", "half", 2018, 1),
+        ("h2 last year", "half", 2018, 2),
+        ("first half of last year", "half", 2018, 1),
+        ("jul-sep last year", "quarter", 2018, 3),
+        ("去年1-6月", "half", 2018, 1),
+        ("jan-dec last year", "year", 2018, None),
+        ("last quarter", "quarter", 2019, 1),
+        ("previous quarter", "quarter", 2019, 1),
+        ("上季度", "quarter", 2019, 1),
+        ("上一季度", "quarter", 2019, 1),
+        ("current quarter", "quarter", 2019, 2),
+        ("这个季度", "quarter", 2019, 2),
+        ("next quarter", "quarter", 2019, 3),
+        ("下季度", "quarter", 2019, 3),
+        ("下一季度", "quarter", 2019, 3),
+    ],
+)
+def test_relative_periods_resolve_against_the_given_date(text, kind, year, number) -> None:
+    found, _ = find_periods(text, IN_2019)
+    assert [(f.spec.kind, f.spec.year, f.spec.quarter, f.spec.text) for f in found] == [
+        (kind, year, number, text)
+    ]
+    assert found[0].spec.relative in {text, "last year", "去年"}  # the words that were relative
 
 
 @pytest.mark.parametrize("text", ["h3 2019", "h0", "aug-oct 2019", "feb-jun 2019", "2019年8-10月"])
 def test_periods_that_are_no_quarter_half_or_year_raise(text: str) -> None:
     with pytest.raises(PeriodError):
         find_periods(text, TODAY)
+
+
+def test_warm_up_reads_an_english_and_a_chinese_month_ahead() -> None:
+    # The bot calls it at start-up so that no user's first date question pays dateparser's
+    # start-up cost; what it read is then cached.
+    parse_date_span.cache_clear()
+    warm_up()
+    hits = parse_date_span.cache_info().hits
+    assert parse_date_span("September 2019") == dt.datetime(2019, 9, 1)
+    assert parse_date_span("2019年9月") == dt.datetime(2019, 9, 1)
+    assert parse_date_span.cache_info().hits == hits + 2
 
 
 def test_chinese_numeral_years() -> None:
@@ -284,6 +358,22 @@ def test_long_text_finds_every_period_where_it_stands() -> None:
     assert [text[f.start : f.end].strip() for f in found] == [f.spec.text for f in found]
     # Every phrase is blanked in place; the words around them are kept as they were.
     assert len(rest) == len(text) and rest.split() == (_FILLER * (len(phrases) + 1)).split()
+
+
+def test_long_text_with_periods_at_its_very_edges() -> None:
+    text = "q3 2019 " + _FILLER * 2 + "h1 2020"
+    yoy, found, rest = find_all(text, TODAY)
+    assert not yoy
+    assert [(f.start, f.end, f.spec.label) for f in found] == [
+        (0, 7, "2019Q3"),
+        (len(text) - 7, len(text), "2020H1"),
+    ]
+    assert rest == " " * 8 + _FILLER * 2 + " " * 7
+
+
+def test_long_text_without_a_period_word_is_returned_as_it_is() -> None:
+    text = _FILLER * 3
+    assert find_all(text, TODAY) == (False, [], text)
 
 
 def test_long_message_names_the_first_wrong_period_it_reads() -> None:

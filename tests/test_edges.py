@@ -479,6 +479,10 @@ def test_two_platforms_each_get_their_change_with_their_own_note(fresh_db, tmp_p
         "Change WeChat Q2 2019 → Q3 2019: <b>+10.0%</b> (300,000 → 330,000, per program)",
         "Change Alipay Q2 2019 → Q3 2019: <b>-10.0%</b> (100,000 → 90,000, A &amp; &lt;B&gt;)",
     ]
+    # One platform: named in the heading, not again on the change line.
+    one = text(ask("aftermarket MAU wechat Q2 vs Q3", fresh_db, today=TODAY), fresh_db)
+    assert one.splitlines()[0].endswith("mini programs WeChat · monthly active users (MAU)")
+    assert "Change Q2 2019 → Q3 2019: +10.0% (300,000 → 330,000, per program)" in one
     zh = ask("后市场月活 微信和支付宝 二季度和三季度对比", fresh_db, today=TODAY)
     assert text(zh, fresh_db).splitlines()[5:7] == [
         "变化 微信 2019年第二季度 → 2019年第三季度：+10.0%（30万 → 33万，单个平均）",

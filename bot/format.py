@@ -85,10 +85,11 @@ def render_text(answer: Answer, vocab: Vocabulary, *, html: bool = False) -> str
     lang = answer.query.lang
     lines: list[str] = []
     if answer.status == "answered" and answer.notes:
-        topic = vocab.label("topic", answer.notes[0].topic, lang)
-        segment = vocab.label("segment", answer.notes[0].segment, lang)
+        first = answer.notes[0]  # an answer's notes share their market, topic and quarter
+        topic = vocab.label("topic", first.topic, lang)
+        segment = vocab.label("segment", first.segment, lang)
         head = f"{segment}：{topic}" if lang == "zh" else f"{segment}: {topic}"
-        lines.append(m.b(f"{head} ({answer.notes[0].period.human(lang)})"))
+        lines.append(m.b(f"{head} ({first.period.human(lang)})"))
         for n in answer.notes:
             lines.append(
                 m.esc(f"{n.ordinal}. {(n.text_zh or n.text_en) if lang == 'zh' else n.text_en}")

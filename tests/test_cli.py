@@ -59,6 +59,47 @@ def test_ask_json_contract(db_path) -> None:
     assert obj["chart"] is True
 
 
+JSON_KEYS = {
+    "question", "status", "lang", "facts", "changes", "notes", "available_periods", "missing",
+    "text", "suggestions", "chart",
+}  # fmt: skip
+
+
+def test_ask_json_report_text_in_chinese(db_path) -> None:
+    result = run("ask", "--json", "后市场 特点")
+    # Chinese stays readable in the output, not \u-escaped.
+    assert '"question": "后市场 特点"' in result.output and "\\u" not in result.output
+    obj = json.loads(result.output)
+    assert set(obj) == JSON_KEYS
+    assert (obj["status"], obj["lang"], obj["facts"], obj["chart"]) == ("answered", "zh", [], False)
+    assert obj["text"].startswith("汽车后市场小程序：特点 (2019年第三季度)\n1. 行业集中度不高")
+    assert len(obj["notes"]) == 3
+    assert obj["notes"][0] == {
+        "segment": "aftermarket",
+        "period": "2019Q3",
+        "topic": "characteristics",
+        "text": "Industry concentration is low: no large-scale players have emerged yet, and "
+        "aftermarket mini programs are not yet standardised.",
+        "text_zh": "行业集中度不高，尚未出现规模化企业，汽车后市场小程序尚未标准化。",
+        "source": {
+            "title": "Q3 2019 Pan-Automotive Industry Mini Program Report",
+            "publisher": "Aladdin Research Institute",
+            "published": "2019-11-11",
+        },
+    }
+
+
+def test_ask_json_not_found_lists_periods_and_suggestions(db_path) -> None:
+    obj = json.loads(run("ask", "--json", "aftermarket DAU Q1 2019").output)
+    assert set(obj) == JSON_KEYS
+    assert obj["available_periods"] == ["2019Q2", "2019Q3"]
+    assert obj["missing"] == [
+        {"metric": "dau", "segment": "aftermarket", "platform": None, "period": "2019Q1"}
+    ]
+    assert obj["suggestions"] and all(isinstance(s, str) for s in obj["suggestions"])
+    assert obj["notes"] == [] and obj["changes"] == []
+
+
 def test_ask_not_found_exits_zero(db_path) -> None:
     result = run("ask", "--json", "aftermarket DAU Q1 2019")
     obj = json.loads(result.output)

@@ -434,3 +434,104 @@ def test_long_message_question_first_and_short_period_fragment(fresh_db) -> None
     assert facts(first) == {("dau", "aftermarket", None, "2019Q2", 28500)}
     fragment = ask(chatter + "What was the aftermarket DAU? For Q2 2019!", fresh_db, today=TODAY)
     assert facts(fragment) == {("dau", "aftermarket", None, "2019Q2", 28500)}
+
+
+# -- sources that disagree, and what the store covers -------------------------------------------
+
+
+def test_disagreeing_sources_are_each_named_with_their_figure(fresh_db, tmp_path: Path) -> None:
+    path = tmp_path / "more.csv"
+    path.write_text(
+        HEADER.rstrip("\n")
+        + ",source_title_zh\n"
+        + "users,pan_auto,,2019Q3,301000000,=,users,research-a,,,,Research A,A Inc,2020-02-01,\n"
+        + "users,pan_auto,,2019Q3,290000000,>,users,research-b,,,,Research B,B Inc,2020-01-15,"
+        + "乙研究\n",
+        encoding="utf-8",
+    )
+    ingest_file(fresh_db, path)
+    en = text(ask("pan-auto users Q3 2019", fresh_db, today=TODAY), fresh_db).splitlines()
+    # The newest source answers; the others follow, newest first, each with its own qualifier.
+    assert en[1] == "Q3 2019: 301 million users"
+    assert en[2] == (
+        "Also: Research B (2020-01-15) gives over 290 million users; Q3 2019 Pan-Automotive "
+        "Industry Mini Program Report (2019-11-11) gives 283 million users"
+    )
+    zh = text(ask("泛汽车用户 2019年第三季度", fresh_db, today=TODAY), fresh_db).splitlines()
+    assert zh[1] == "2019年第三季度：3.01亿人"
+    # A Chinese title where the source has one, else its English title.
+    assert (
+        zh[2]
+        == "另：乙研究（2020-01-15）给出超过2.9亿人；2019年第三季度泛汽车行业小程序报告（2019-11-11）给出2.83亿人"
+    )
+
+
+def test_catalogue_lines_name_market_platform_metric_periods_and_sources(
+    fresh_db, tmp_path: Path
+) -> None:
+    from bot.format import catalogue_line
+
+    ingest_rows(
+        fresh_db,
+        tmp_path,
+        ["dau,aftermarket,,2019Q4,26900,=,users,research-a,,,,Research A,A Inc,2020-02-01"],
+    )
+    v = fresh_db.vocabulary
+    rows = {(r["segment"], r["platform"], r["metric"]): r for r in fresh_db.catalogue()}
+    dau = rows[("aftermarket", None, "dau")]
+    assert catalogue_line(dau, v) == (
+        "Automotive aftermarket mini programs: DAU (2019Q2, 2019Q3, 2019Q4) — "
+        "aladdin-2019q3-pan-auto, research-a"
+    )
+    assert catalogue_line(dau, v, "zh") == (
+        "汽车后市场小程序: 日活 (2019Q2, 2019Q3, 2019Q4) — aladdin-2019q3-pan-auto, research-a"
+    )
+    cities = rows[("ride_code", "alipay", "cities")]
+    assert catalogue_line(cities, v) == (
+        "Ride code (乘车码) / Alipay: cities (2019Q3) — aladdin-2019q3-pan-auto"
+    )
+    assert (
+        catalogue_line(cities, v, "zh")
+        == "乘车码 / 支付宝: 城市 (2019Q3) — aladdin-2019q3-pan-auto"
+    )
+
+
+def test_json_says_no_chart_unless_told(fresh_db) -> None:
+    a = ask("aftermarket DAU Q3", fresh_db, today=TODAY)
+    assert answer_json(a, "")["chart"] is False
+    assert answer_json(a, "", has_chart=True)["chart"] is True
+
+
+def test_two_platforms_each_get_their_change_with_their_own_note(fresh_db, tmp_path) -> None:
+    src = "research-a,,{},{},Research A,A Inc,2020-02-01"
+    ingest_rows(
+        fresh_db,
+        tmp_path,
+        [
+            "mau,aftermarket,wechat,2019Q2,300000,=,users," + src.format("per program", "单个平均"),
+            "mau,aftermarket,wechat,2019Q3,330000,=,users," + src.format("per program", "单个平均"),
+            # No Chinese note: the English one is shown; HTML replies escape it.
+            "mau,aftermarket,alipay,2019Q2,100000,=,users," + src.format("A & <B>", ""),
+            "mau,aftermarket,alipay,2019Q3,90000,=,users," + src.format("A & <B>", ""),
+        ],
+    )
+    en = ask("aftermarket MAU wechat vs alipay Q2 vs Q3", fresh_db, today=TODAY)
+    assert text(en, fresh_db).splitlines()[5:7] == [
+        "Change WeChat Q2 2019 → Q3 2019: +10.0% (300,000 → 330,000, per program)",
+        "Change Alipay Q2 2019 → Q3 2019: -10.0% (100,000 → 90,000, A & <B>)",
+    ]
+    assert render_text(en, fresh_db.vocabulary, html=True).splitlines()[3:7] == [
+        "• Alipay, Q2 2019: <b>100,000 users</b> (A &amp; &lt;B&gt;)",
+        "• Alipay, Q3 2019: <b>90,000 users</b> (A &amp; &lt;B&gt;)",
+        "Change WeChat Q2 2019 → Q3 2019: <b>+10.0%</b> (300,000 → 330,000, per program)",
+        "Change Alipay Q2 2019 → Q3 2019: <b>-10.0%</b> (100,000 → 90,000, A &amp; &lt;B&gt;)",
+    ]
+    # One platform: named in the heading, not again on the change line.
+    one = text(ask("aftermarket MAU wechat Q2 vs Q3", fresh_db, today=TODAY), fresh_db)
+    assert one.splitlines()[0].endswith("mini programs WeChat · monthly active users (MAU)")
+    assert "Change Q2 2019 → Q3 2019: +10.0% (300,000 → 330,000, per program)" in one
+    zh = ask("后市场月活 微信和支付宝 二季度和三季度对比", fresh_db, today=TODAY)
+    assert text(zh, fresh_db).splitlines()[5:7] == [
+        "变化 微信 2019年第二季度 → 2019年第三季度：+10.0%（30万 → 33万，单个平均）",
+        "变化 支付宝 2019年第二季度 → 2019年第三季度：-10.0%（10万 → 9万，A & <B>）",
+    ]

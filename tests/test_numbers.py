@@ -73,3 +73,30 @@ def test_reply_numbers_are_exact(value: float, lang: str, text: str) -> None:
 )
 def test_compact_labels_mark_rounding(value: float, qualifier: str, lang: str, label: str) -> None:
     assert short_number(value, qualifier, lang) == label
+
+
+@pytest.mark.parametrize(
+    ("value", "lang", "text"),
+    [
+        # A scale is used from exactly one unit of it up.
+        (1_000_000, "en", "1 million"),
+        (1_000_000_000, "en", "1 billion"),
+        (100_000_000, "zh", "1亿"),
+        (10_000, "zh", "1万"),
+        # Two decimals of a million still read as millions; three do not (283,456,000).
+        (283_450_000, "en", "283.45 million"),
+        (283_456_000, "en", "283,456,000"),
+        # Zero and fractions are not negative.
+        (0, "en", "0"),
+        (0.5, "en", "0.5"),
+        (0, "zh", "0"),
+    ],
+)
+def test_reply_number_scale_edges(value: float, lang: str, text: str) -> None:
+    assert human_number(value, "=", lang) == text
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_unknown_qualifier_shows_the_bare_number(lang: str) -> None:
+    assert human_number(28, "", lang) == "28"
+    assert human_number(28, "?", lang) == "28"

@@ -174,6 +174,8 @@ def test_compact_figure_keeps_qualifier_and_note(fresh_db) -> None:
     assert compact_figure(mau, v, "zh") == "40.1万人（单个后市场小程序平均）"
     bound = ask("alipay ride code cities", fresh_db, today=TODAY).facts[0]
     assert compact_figure(bound, v, "en") == "200+ cities"
+    # Compact labels take the unit's short name (城市, not 个城市).
+    assert compact_figure(bound, v, "zh") == "200+城市"
     rounded = mau._replace(value=283_456_789, note="", note_zh="")
     assert compact_figure(rounded, v, "en") == "≈283.46M users"
     assert compact_figure(rounded, v, "zh") == "约2.83亿人"
@@ -248,6 +250,20 @@ def test_compact_figure_for_percent_and_count(fresh_db) -> None:
     count = base._replace(value=5, unit="count", note="", note_zh="")
     assert compact_figure(count, v, "en") == "5"
     assert compact_figure(count, v, "zh") == "5个"
+
+
+def test_figure_text_for_percent_and_count(fresh_db) -> None:
+    from bot.format import figure_text
+
+    v = fresh_db.vocabulary
+    base = ask("aftermarket MAU Q3", fresh_db, today=TODAY).facts[0]
+    share = base._replace(value=12.5, qualifier=">", unit="percent")
+    assert figure_text(share, v, "en") == "over 12.5%"
+    assert figure_text(share, v, "zh") == "超过12.5%"
+    # A unit without an English word: the number alone, no trailing space.
+    count = base._replace(value=5, unit="count")
+    assert figure_text(count, v, "en") == "5"
+    assert figure_text(count, v, "zh") == "5个"
 
 
 def test_followup_language_is_kept_unless_named(fresh_db) -> None:

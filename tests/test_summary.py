@@ -170,6 +170,7 @@ def test_a_push_for_a_quarter_says_that_quarter_when_a_later_one_is_stored(
 def test_segments_without_figures_for_the_quarter_are_left_out(fresh_db: Store) -> None:
     # Ride code has no Q2 2019 figure: no empty heading, and the markets after it still come.
     summary = build_summary(fresh_db, Period(2019, 2), "ride_code,pan_auto", "en")
+    assert summary.short_html == summary.html  # no notes: no footnotes either
     assert visible(summary.html) == (
         "📊 New figures: Q2 2019\n\nPan-automotive mini programs\n• users: 199 million users\n\n"
         + SOURCE_EN

@@ -50,6 +50,11 @@ def visible(text: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", text))
 
 
+def _esc(text: str) -> str:
+    # Stored text (titles, notes) may hold <, > and &; quotes need no escaping outside tags.
+    return html.escape(text, quote=False)
+
+
 def _segment_answer(store: Store, segment: str, period: Period, lang: Lang) -> Answer:
     """The answer pipeline for "<segment> <period> change"."""
     query = Query(
@@ -69,7 +74,7 @@ def build_summary(store: Store, period: Period, topics: str, lang: str) -> Summa
     in_period = period_segments(store, period)
     wanted = in_period if topics == TOPIC_ALL else [t for t in topics.split(",") if t]
     head = lang_text(lg, f"New figures: {period.human(lg)}", f"最新数据：{period.human(lg)}")
-    full = [f"<b>📊 {html.escape(head, quote=False)}</b>"]
+    full = [f"<b>📊 {_esc(head)}</b>"]
     short = list(full)
     footnotes: list[str] = []  # the short form's notes, numbered in order of first use
     sources: dict[str, Source] = {}
@@ -85,7 +90,7 @@ def build_summary(store: Store, period: Period, topics: str, lang: str) -> Summa
         if answer.status != "answered" or not facts:
             continue
         changes = {(c.metric, c.platform): c for c in answer.changes if c.to_period == period}
-        title = f"<b>{html.escape(v.label('segment', segment, lg), quote=False)}</b>"
+        title = f"<b>{_esc(v.label('segment', segment, lg))}</b>"
         full += ["", title]
         short += ["", title]
         for f in facts:
@@ -99,7 +104,7 @@ def build_summary(store: Store, period: Period, topics: str, lang: str) -> Summa
             short.append(line)
         if chart is None:
             chart = _chart_answer(answer, facts, list(changes.values()))
-    tail = [""] + [html.escape(source_line(s, lg), quote=False) for s in sources.values()]
+    tail = [""] + [_esc(source_line(s, lg)) for s in sources.values()]
     marked = [
         f"{_MARKS[min(i, len(_MARKS) - 1)]}{n.removeprefix(' — ')}" for i, n in enumerate(footnotes)
     ]
@@ -114,13 +119,13 @@ def _fact_line(f: Fact, change: Change | None, v: Any, lang: Lang) -> tuple[str,
     name = v.label("metric", f.metric, lang, short=True)
     if f.platform:
         name = f"{v.label('platform', f.platform, lang, short=True)} {name}"
-    line = f"• {html.escape(name, quote=False)}: <b>{html.escape(figure_text(f, v, lang), quote=False)}</b>"
+    line = f"• {_esc(name)}: <b>{_esc(figure_text(f, v, lang))}</b>"
     if change is not None:
         vs = change.from_period.human(lang)
         pct = signed_pct(change.pct)
-        line += html.escape(lang_text(lang, f" ({pct} vs {vs})", f"（较{vs} {pct}）"), quote=False)
+        line += _esc(lang_text(lang, f" ({pct} vs {vs})", f"（较{vs} {pct}）"))
     note = (f.note_zh or f.note) if lang == "zh" else f.note
-    return line, (html.escape(f" — {note}", quote=False) if note else "")
+    return line, (_esc(f" — {note}") if note else "")
 
 
 def _chart_answer(answer: Answer, facts: list[Fact], changes: list[Change]) -> Answer | None:
@@ -134,22 +139,17 @@ def _chart_answer(answer: Answer, facts: list[Fact], changes: list[Change]) -> A
             if (f.metric, f.platform) == (c.metric, c.platform)
             and f.period in (c.from_period, c.to_period)
         ]
-        sub = Answer(
-            answer.query._replace(
-                metrics=(c.metric,), platforms=(c.platform,) if c.platform else ()
-            ),
-            "answered",
-            facts=pair,
-            changes=[c],
-        )
+        # The chart is drawn from its facts and changes; of the query only the language
+        # matters, so the segment's own query is kept as it is.
+        sub = Answer(answer.query, "answered", facts=pair, changes=[c])
         if has_chart(sub):
             return sub
     by_metric: dict[str, list[Fact]] = {}
     for f in facts:
         by_metric.setdefault(f.metric, []).append(f)
-    for metric, group in by_metric.items():
+    for group in by_metric.values():
         if len(group) >= 2:
-            sub = Answer(answer.query._replace(metrics=(metric,)), "answered", facts=group)
+            sub = Answer(answer.query, "answered", facts=group)
             if has_chart(sub):
                 return sub
     return None

@@ -547,3 +547,123 @@ def test_a_plain_figure_gets_no_subtitle() -> None:
     spec = chart_spec(dau_change())
     assert spec is not None and spec.subtitle == ""
     assert gids(draw_figure(spec), "subtitle") == []
+
+
+# --- the words under a chart: bound legend, source line, notes --------------------------------
+
+
+def in_lang(answer: Answer, lang: str) -> Answer:
+    return Answer(answer.query._replace(lang=lang), answer.status, facts=answer.facts)
+
+
+LOWER_EN = "+ = lower bound (“over N”): the {} means the true figure is higher"
+LOWER_ZH = "+ 表示下限（“超过N”），{}表示实际值更高"
+
+
+@pytest.mark.parametrize(
+    ("answer", "lang", "legend"),
+    [
+        (ride_code(), "en", LOWER_EN.format("dashed part")),
+        (ride_code(), "zh", LOWER_ZH.format("虚线部分")),
+        (series(9, ">"), "en", LOWER_EN.format("dashed arrow")),
+        (series(9, ">"), "zh", LOWER_ZH.format("虚线箭头")),
+        (
+            ride_code(wechat_q="<"),
+            "en",
+            LOWER_EN.format("dashed part") + "\n< = upper bound (“under N”), hatched bar",
+        ),
+        (
+            ride_code(wechat_q="<"),
+            "zh",
+            LOWER_ZH.format("虚线部分") + "\n< 表示上限（“不到N”），斜线柱",
+        ),
+        (series(9, "<"), "en", "< = upper bound (“under N”)"),
+        (series(9, "<"), "zh", "< 表示上限（“不到N”）"),
+        (series(9), "zh", ""),
+    ],
+)
+def test_bounds_are_explained_in_the_charts_language(
+    answer: Answer, lang: str, legend: str
+) -> None:
+    spec = chart_spec(in_lang(answer, lang))
+    assert spec is not None and spec.note == legend
+
+
+OTHER = Source(
+    id="other",
+    title="Mobility Survey",
+    publisher="Survey Co",
+    published="2019-12-01",
+    title_zh="出行调查",
+    publisher_zh="调查公司",
+)
+
+
+@pytest.mark.parametrize(
+    ("sources", "lang", "footnote"),
+    [
+        (
+            [SOURCE, SOURCE],
+            "en",
+            "Source: Q3 2019 Pan-Automotive Industry Mini Program Report, Aladdin Research "
+            "Institute, released 2019-11-11",
+        ),
+        (
+            [SOURCE, OTHER],
+            "en",
+            "Sources: Q3 2019 Pan-Automotive Industry Mini Program Report, Aladdin Research "
+            "Institute, released 2019-11-11; Mobility Survey, Survey Co, released 2019-12-01",
+        ),
+        (
+            [SOURCE, OTHER],
+            "zh",
+            "来源：《2019年第三季度泛汽车行业小程序报告》，阿拉丁研究院，2019-11-11发布；"
+            "《出行调查》，调查公司，2019-12-01发布",
+        ),
+        (
+            [OTHER._replace(title_zh="", publisher_zh="")] * 2,
+            "zh",
+            "来源：《Mobility Survey》，Survey Co，2019-12-01发布",  # no Chinese name: the original
+        ),
+    ],
+)
+def test_the_chart_names_each_source_once(sources: list, lang: str, footnote: str) -> None:
+    facts = [
+        Fact("dau", "aftermarket", None, q, v, "=", "users", s)
+        for q, v, s in zip((Q2, Q3), (28_500, 27_200), sources, strict=True)
+    ]
+    answer = Answer(Query("aftermarket dau", lang=lang), "answered", facts=facts)
+    spec = chart_spec(answer)
+    assert spec is not None and spec.footnote == footnote
+
+
+@pytest.mark.parametrize(
+    ("notes", "lang", "subtitle"),
+    [
+        # Each note once, in order; an English subtitle opens with a capital.
+        (
+            [("average per program", "平均"), ("as of the report", "截至报告")] * 2,
+            "en",
+            "Average per program; as of the report",
+        ),
+        (
+            [("average per program", "平均"), ("as of the report", "截至报告")],
+            "zh",
+            "平均；截至报告",
+        ),
+        (
+            [("average per program", ""), ("", "")],
+            "zh",
+            "average per program",
+        ),  # no Chinese note: the English one
+        ([("", "平均"), ("", "")], "en", ""),  # no English note: nothing rather than Chinese
+    ],
+)
+def test_the_subtitle_gives_each_figures_note_once(notes: list, lang: str, subtitle: str) -> None:
+    periods = [Period(2018 + k // 4, k % 4 + 1) for k in range(len(notes))]
+    facts = [
+        Fact("mau", "aftermarket", None, p, 400_000 + k, "=", "users", SOURCE, note, note_zh)
+        for k, (p, (note, note_zh)) in enumerate(zip(periods, notes, strict=True))
+    ]
+    spec = chart_spec(Answer(Query("aftermarket mau", lang=lang), "answered", facts=facts))
+    assert spec is not None and spec.subtitle == subtitle

@@ -444,10 +444,10 @@ def _no_series(query: Query, store: Store) -> Answer:
             if nearby:
                 break
     suggestions = _suggest(store, nearby, lang) if nearby else _default_suggestions(store, lang)
-    hints = _fuzzy_hints(store, query.unknown)
     what = " ".join(asked)
     where = " ".join(of)
     if query.unknown:
+        hints = _fuzzy_hints(store, query.unknown)
         words = ", ".join(f"“{w}”" for w in query.unknown)
         message = _zh(
             lang,
@@ -473,10 +473,7 @@ def _no_series(query: Query, store: Store) -> Answer:
             dict.fromkeys(v.label("metric", k[0], lang, short=True) for k in nearby)
         )
         message += _zh(lang, f" Stored nearby: {have}.", f" 现有相关数据：{have}。")
-    if hints:
-        message += _zh(
-            lang, f" Did you mean: {', '.join(hints)}?", f" 您是不是想问：{'、'.join(hints)}？"
-        )
+    # No "Did you mean" here: hints come only from unknown words, answered above.
     return Answer(query, "not_found", message=message, suggestions=suggestions)
 
 

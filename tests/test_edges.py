@@ -36,10 +36,12 @@ def sides(answer) -> set[tuple]:
     return {(m["metric"], m["segment"], m["platform"], m["period"]) for m in answer.missing}
 
 
-def ingest_rows(store, tmp_path: Path, rows: list[str], name: str = "extra.csv") -> None:
+def ingest_rows(
+    store, tmp_path: Path, rows: list[str], name: str = "extra.csv", *, new_keys: bool = False
+) -> None:
     path = tmp_path / name
     path.write_text(HEADER + "".join(r + "\n" for r in rows), encoding="utf-8")
-    ingest_file(store, path)
+    ingest_file(store, path, new_keys=new_keys)
 
 
 # -- periods ----------------------------------------------------------------------------------
@@ -387,3 +389,62 @@ def test_long_message_question_first_and_short_period_fragment(fresh_db) -> None
     assert facts(first) == {("dau", "aftermarket", None, "2019Q2", 28500)}
     fragment = ask(chatter + "What was the aftermarket DAU? For Q2 2019!", fresh_db, today=TODAY)
     assert facts(fragment) == {("dau", "aftermarket", None, "2019Q2", 28500)}
+
+
+# -- what the store covers, as the store grows ---------------------------------------------
+
+
+def test_coverage_names_eight_markets_then_points_to_metrics(fresh_db, tmp_path: Path) -> None:
+    src = "zones,,,,Zones report,Zones Research,2020-02-01"
+    shipped = (
+        "aftermarket DAU, MAU; overseas taxi cities, countries, platforms; pan-auto users; "
+        "ride code cities, users, provinces"
+    )
+    zones = [f"users,zone_{n},,2019Q3,{n}000,=,users,{src}" for n in range(1, 6)]
+    ingest_rows(fresh_db, tmp_path, zones[:4], "four.csv", new_keys=True)
+    eight = ask("tesla Q3", fresh_db, today=TODAY)  # exactly eight markets: all named
+    assert eight.message.endswith(
+        f"It covers: {shipped}; zone 1 users; zone 2 users; zone 3 users; zone 4 users."
+    )
+    ingest_rows(fresh_db, tmp_path, zones[4:], "fifth.csv", new_keys=True)
+    nine = ask("tesla Q3", fresh_db, today=TODAY)
+    assert nine.message.endswith("; zone 3 users; zone 4 users; and more (/metrics).")
+    assert "zone 5" not in nine.message
+    zh = ask("特斯拉 三季度", fresh_db, today=TODAY)
+    assert zh.message.endswith("；zone 3 用户；zone 4 用户；等（/metrics）。")
+
+
+def test_stored_nearby_names_at_most_four_series(fresh_db, tmp_path: Path) -> None:
+    src = "more,,,,More report,More Research,2020-02-01"
+    rows = [f"{m},aftermarket,,2019Q3,10,=,{m},{src}" for m in ("cities", "countries", "provinces")]
+    ingest_rows(fresh_db, tmp_path, rows)
+    a = ask("aftermarket wechat", fresh_db, today=TODAY)
+    # Five aftermarket series; the reply names the first four, like its four buttons.
+    assert a.message == (
+        "No figure for “Automotive aftermarket mini programs WeChat” in the store. "
+        "Stored nearby: cities, countries, DAU, MAU."
+    )
+    assert len(a.suggestions) == 4
+
+
+def test_report_text_shows_only_the_newest_period(fresh_db) -> None:
+    # A later report's single note on the same topic replaces the three of Q3 2019.
+    with fresh_db.transaction() as conn:
+        conn.execute(
+            "INSERT INTO notes VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                "aftermarket",
+                "2020Q1",
+                "characteristics",
+                1,
+                "Players have consolidated.",
+                "行业开始整合。",
+                "aladdin-2019q3-pan-auto",
+            ),
+        )
+    newest = ask("aftermarket characteristics", fresh_db, today=TODAY)
+    assert [(n.period.label, n.text_en) for n in newest.notes] == [
+        ("2020Q1", "Players have consolidated.")
+    ]
+    asked = ask("aftermarket characteristics Q3 2019", fresh_db, today=TODAY)
+    assert {n.period.label for n in asked.notes} == {"2019Q3"} and len(asked.notes) == 3

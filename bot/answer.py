@@ -129,14 +129,12 @@ def _side_text(store: Store, side: dict, lang: Lang) -> str:
 
 
 def _period_text(label: str, lang: Lang) -> str:
-    """A --json period label in words: 2019Q1 → Q1 2019, 2019H1 → H1 2019 / 2019年上半年."""
-    m = re.fullmatch(r"(\d{4})([QH])([1-4])", label)
-    if not m:
-        return label
-    year, kind, n = int(m.group(1)), m.group(2), int(m.group(3))
-    if kind == "Q":
-        return Period(year, n).human(lang)
-    return PeriodSpec("half", year, n).describe(lang)
+    """A --json period label in words: 2019Q1 → Q1 2019 / 2019年第一季度; others as they are.
+
+    No half (2019H1) reaches here: an asked half is always reported by its two quarters.
+    """
+    m = re.fullmatch(r"(\d{4})Q([1-4])", label)
+    return Period(int(m.group(1)), int(m.group(2))).human(lang) if m else label
 
 
 def _missing_dimensions(query: Query, keys: list[Key]) -> list[dict]:

@@ -484,9 +484,21 @@ def test_empty_question_in_a_chinese_chat(fresh_db) -> None:
             "ride code Alipay: no provinces figure in the store.",
         ),
         ("pan-auto users Q1 vs Q3 2019", "pan-auto, Q1: no users figure in the store."),
+        ("泛汽车 用户 2019年第一季度 vs 第三季度", "泛汽车2019年第一季度：没有用户数据。"),
+        # No metric asked: the side names no metric either.
+        ("overseas taxi wechat vs alipay", "overseas taxi WeChat: no figure in the store."),
     ],
 )
 def test_whole_note_beside_the_figures(fresh_db, question: str, message: str) -> None:
     a = ask(question, fresh_db, today=TODAY)
     assert a.status == "answered" and a.facts
     assert a.message == message
+
+
+def test_relative_periods_are_spelled_out_in_order(fresh_db) -> None:
+    in_2019 = dt.date(2019, 11, 26)
+    en = ask("aftermarket DAU last quarter vs this quarter", fresh_db, today=in_2019)
+    assert en.period_note == "Asked: last quarter = Q3 2019, this quarter = Q4 2019."
+    zh = ask("后市场 日活 上季度 本季度", fresh_db, today=in_2019)
+    assert zh.period_note == "所问时间：上季度（2019年第三季度）、本季度（2019年第四季度）。"
+    assert zh.message == "后市场2019年第四季度：没有日活数据。"

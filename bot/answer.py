@@ -140,9 +140,9 @@ def _period_text(label: str, lang: Lang) -> str:
 def _missing_dimensions(query: Query, keys: list[Key]) -> list[dict]:
     """Asked platforms, markets or metrics (sides of a comparison) that have no series."""
     sides: list[dict] = []
-    segment = query.segments[0] if len(query.segments) == 1 else None
-    if segment is None and len({k[1] for k in keys}) == 1:
-        segment = keys[0][1]
+    # The market of a missing side when the answer covers one market only (one asked, or
+    # several asked of which one has figures); the keys always hold the asked ones.
+    segment = keys[0][1] if len({k[1] for k in keys}) == 1 else None
     metric = query.metrics[0] if len(query.metrics) == 1 else None
     for platform in query.platforms:
         if not any(k[2] == platform for k in keys):

@@ -502,3 +502,60 @@ def test_relative_periods_are_spelled_out_in_order(fresh_db) -> None:
     zh = ask("后市场 日活 上季度 本季度", fresh_db, today=in_2019)
     assert zh.period_note == "所问时间：上季度（2019年第三季度）、本季度（2019年第四季度）。"
     assert zh.message == "后市场2019年第四季度：没有日活数据。"
+
+
+NO_SIDE: list[dict] = []
+
+
+@pytest.mark.parametrize(
+    ("question", "periods", "message", "period_note", "missing"),
+    [
+        # A bare half is the latest year's two quarters, the missing one named.
+        (
+            "pan-auto users H1",
+            ["2019Q2"],
+            "pan-auto, Q1 2019: no users figure in the store.",
+            "",
+            [{"metric": "users", "segment": "pan_auto", "platform": None, "period": "2019Q1"}],
+        ),
+        ("aftermarket DAU all quarters", ["2019Q2", "2019Q3"], "", "", NO_SIDE),
+        # A market or a metric asked beside one that has figures: named as missing.
+        (
+            "pan-auto vs aftermarket DAU",
+            ["2019Q3"],
+            "pan-auto: no DAU figure in the store.",
+            "No period asked: showing the latest available (Q3 2019).",
+            [{"metric": "dau", "segment": "pan_auto", "platform": None, "period": None}],
+        ),
+        (
+            "pan-auto users DAU",
+            ["2019Q3"],
+            "pan-auto: no DAU figure in the store.",
+            "No period asked: showing the latest available (Q3 2019).",
+            [{"metric": "dau", "segment": "pan_auto", "platform": None, "period": None}],
+        ),
+        (
+            "后市场 月活 同比",
+            ["2019Q3"],
+            "没有2018年第三季度（上年同期）的数据，无法计算同比。",
+            "同比，按最新季度（2019年第三季度）。",
+            [{"metric": "mau", "segment": "aftermarket", "platform": None, "period": "2018Q3"}],
+        ),
+        (
+            "后市场 月活 环比",
+            ["2019Q2", "2019Q3"],
+            "",
+            "未指定时间，比较最近的季度（2019年第二季度、2019年第三季度）。",
+            NO_SIDE,
+        ),
+        ("后市场 日活", ["2019Q3"], "", "未指定时间，显示最新数据（2019年第三季度）。", NO_SIDE),
+    ],
+)
+def test_periods_notes_and_missing_sides_of_an_answer(
+    fresh_db, question: str, periods: list, message: str, period_note: str, missing: list
+) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert [f.period.label for f in a.facts] == periods
+    assert (a.message, a.period_note) == (message, period_note)
+    assert answer_json(a, a.message)["missing"] == missing

@@ -253,8 +253,8 @@ def _figures(query: Query, store: Store, keys: list[Key]) -> Answer:
                 lacking.append(spec.label)
         chosen = sorted(set(chosen))
         if query.comparison == "yoy":
-            targets = chosen or ([] if query.periods else avail[key][-1:])
-            chosen, ago_missing = _year_ago(targets, avail[key])
+            # With no period asked, ``chosen`` already is the latest quarter ("latest" spec).
+            chosen, ago_missing = _year_ago(chosen, avail[key])
             for ago, p in ago_missing:
                 quiet.append(_side(key, ago.label))  # said below, in the YoY sentence
                 notes.append(

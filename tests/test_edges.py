@@ -448,3 +448,54 @@ def test_report_text_shows_only_the_newest_period(fresh_db) -> None:
     ]
     asked = ask("aftermarket characteristics Q3 2019", fresh_db, today=TODAY)
     assert {n.period.label for n in asked.notes} == {"2019Q3"} and len(asked.notes) == 3
+
+
+# -- order and year on year across several series ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "series"),
+    [
+        (
+            "ride code vs pan-auto users",
+            [("ride_code", "alipay"), ("ride_code", "wechat"), ("pan_auto", None)],
+        ),
+        ("aftermarket MAU and DAU", [("aftermarket", None), ("aftermarket", None)]),
+    ],
+)
+def test_figures_come_in_the_order_asked(fresh_db, question: str, series: list) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert [(f.segment, f.platform) for f in a.facts] == series
+    if "MAU and DAU" in question:
+        assert [f.metric for f in a.facts] == ["mau", "dau"]
+
+
+def test_a_series_without_the_quarter_does_not_hide_the_next(fresh_db) -> None:
+    a = ask("ride code vs pan-auto users Q2 2019", fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert facts(a) == {("users", "pan_auto", None, "2019Q2", 199_000_000)}
+    assert sides(a) == {
+        ("users", "ride_code", "alipay", "2019Q2"),
+        ("users", "ride_code", "wechat", "2019Q2"),
+    }
+
+
+def test_yoy_of_an_asked_quarter_and_of_a_year(fresh_db, tmp_path: Path) -> None:
+    alone = ask("aftermarket MAU Q3 2019 YoY", fresh_db, today=TODAY)
+    assert facts(alone) == {("mau", "aftermarket", None, "2019Q3", 401000)}
+    assert alone.message == "No figure for Q3 2018, a year before Q3 2019: no year-on-year change."
+    src = "old,,,,Old report,Old Research,2018-11-01"
+    ingest_rows(
+        fresh_db,
+        tmp_path,
+        [
+            f"mau,aftermarket,,2018Q2,400000,=,users,{src}",
+            f"mau,aftermarket,,2018Q3,500000,=,users,{src}",
+        ],
+    )
+    # Each quarter with its own year-ago quarter, never 2018Q3 with 2019Q2.
+    a = ask("aftermarket MAU 2019 YoY", fresh_db, today=TODAY)
+    assert [(c.from_period.label, c.to_period.label) for c in a.changes] == [
+        ("2018Q2", "2019Q2"),
+        ("2018Q3", "2019Q3"),
+    ]

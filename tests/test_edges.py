@@ -499,3 +499,13 @@ def test_yoy_of_an_asked_quarter_and_of_a_year(fresh_db, tmp_path: Path) -> None
         ("2018Q2", "2019Q2"),
         ("2018Q3", "2019Q3"),
     ]
+
+
+def test_bare_quarter_is_the_latest_year_of_any_series_asked(fresh_db, tmp_path: Path) -> None:
+    src = "new,,,,New report,New Research,2020-11-01"
+    ingest_rows(fresh_db, tmp_path, [f"users,pan_auto,,2020Q3,300000000,=,users,{src}"])
+    # Pan-auto has Q3 2020, aftermarket only Q3 2019: Q3 is Q3 2020 for both, never 2019.
+    a = ask("pan-auto vs aftermarket users MAU Q3", fresh_db, today=TODAY)
+    assert facts(a) == {("users", "pan_auto", None, "2020Q3", 300_000_000)}
+    assert sides(a) == {("mau", "aftermarket", None, "2020Q3")}
+    assert a.message == "aftermarket, Q3 2020: no MAU figure in the store."

@@ -509,3 +509,33 @@ def test_bare_quarter_is_the_latest_year_of_any_series_asked(fresh_db, tmp_path:
     assert facts(a) == {("users", "pan_auto", None, "2020Q3", 300_000_000)}
     assert sides(a) == {("mau", "aftermarket", None, "2020Q3")}
     assert a.message == "aftermarket, Q3 2020: no MAU figure in the store."
+
+
+def test_bound_note_and_platform_change_in_full(fresh_db, tmp_path: Path) -> None:
+    src = "bounds,,,,Bounds report,Bounds Research,2019-08-01"
+    ingest_rows(
+        fresh_db,
+        tmp_path,
+        [
+            f"users,ride_code,alipay,2019Q2,150000000,>,users,{src}",
+            f"provinces,ride_code,wechat,2019Q2,20,=,provinces,{src}",
+        ],
+    )
+    en = ask("alipay ride code users Q2 vs Q3", fresh_db, today=TODAY)
+    assert en.message == "No % change: at least one figure is a bound, not exact."
+    zh = ask("支付宝 乘车码 用户 二季度 vs 三季度", fresh_db, today=TODAY)
+    assert zh.message == "至少一个数字是区间下限/上限，不计算变化率。"
+    # A platform's change keeps its platform in --json.
+    wechat = ask("ride code wechat provinces QoQ", fresh_db, today=TODAY)
+    assert answer_json(wechat, "")["changes"] == [
+        {
+            "metric": "provinces",
+            "segment": "ride_code",
+            "platform": "wechat",
+            "from_period": "2019Q2",
+            "to_period": "2019Q3",
+            "from_value": 20,
+            "to_value": 28,
+            "pct": 40.0,
+        }
+    ]

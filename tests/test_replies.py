@@ -379,6 +379,19 @@ ZH_COVERS = (
             "您是不是想问：countries？",
             ZH_DEFAULT,
         ),
+        (
+            "countriessss usersss",
+            "invalid",
+            EN_NOT_A_WORD + "“countriessss”, “usersss”. Did you mean: countries, users?",
+            EN_DEFAULT,
+        ),
+        (
+            "紫色 countriessss usersss",
+            "invalid",
+            "没有识别出要查询的指标或市场。 数据库中没有：“紫色”、“countriessss”、“usersss”。 "
+            "您是不是想问：countries、users？",
+            ZH_DEFAULT,
+        ),
         # Three letters are enough for a hint, and a score of exactly 75 is near enough.
         ("cty", "invalid", EN_NOT_A_WORD + "“cty”. Did you mean: city?", EN_DEFAULT),
         ("citz", "invalid", EN_NOT_A_WORD + "“citz”. Did you mean: city?", EN_DEFAULT),

@@ -129,22 +129,20 @@ def _side_text(store: Store, side: dict, lang: Lang) -> str:
 
 
 def _period_text(label: str, lang: Lang) -> str:
-    """A --json period label in words: 2019Q1 → Q1 2019, 2019H1 → H1 2019 / 2019年上半年."""
-    m = re.fullmatch(r"(\d{4})([QH])([1-4])", label)
-    if not m:
-        return label
-    year, kind, n = int(m.group(1)), m.group(2), int(m.group(3))
-    if kind == "Q":
-        return Period(year, n).human(lang)
-    return PeriodSpec("half", year, n).describe(lang)
+    """A --json period label in words: 2019Q1 → Q1 2019 / 2019年第一季度; others as they are.
+
+    No half (2019H1) reaches here: an asked half is always reported by its two quarters.
+    """
+    m = re.fullmatch(r"(\d{4})Q([1-4])", label)
+    return Period(int(m.group(1)), int(m.group(2))).human(lang) if m else label
 
 
 def _missing_dimensions(query: Query, keys: list[Key]) -> list[dict]:
     """Asked platforms, markets or metrics (sides of a comparison) that have no series."""
     sides: list[dict] = []
-    segment = query.segments[0] if len(query.segments) == 1 else None
-    if segment is None and len({k[1] for k in keys}) == 1:
-        segment = keys[0][1]
+    # The market of a missing side when the answer covers one market only (one asked, or
+    # several asked of which one has figures); the keys always hold the asked ones.
+    segment = keys[0][1] if len({k[1] for k in keys}) == 1 else None
     metric = query.metrics[0] if len(query.metrics) == 1 else None
     for platform in query.platforms:
         if not any(k[2] == platform for k in keys):
@@ -255,8 +253,8 @@ def _figures(query: Query, store: Store, keys: list[Key]) -> Answer:
                 lacking.append(spec.label)
         chosen = sorted(set(chosen))
         if query.comparison == "yoy":
-            targets = chosen or ([] if query.periods else avail[key][-1:])
-            chosen, ago_missing = _year_ago(targets, avail[key])
+            # With no period asked, ``chosen`` already is the latest quarter ("latest" spec).
+            chosen, ago_missing = _year_ago(chosen, avail[key])
             for ago, p in ago_missing:
                 quiet.append(_side(key, ago.label))  # said below, in the YoY sentence
                 notes.append(
@@ -444,10 +442,10 @@ def _no_series(query: Query, store: Store) -> Answer:
             if nearby:
                 break
     suggestions = _suggest(store, nearby, lang) if nearby else _default_suggestions(store, lang)
-    hints = _fuzzy_hints(store, query.unknown)
     what = " ".join(asked)
     where = " ".join(of)
     if query.unknown:
+        hints = _fuzzy_hints(store, query.unknown)
         words = ", ".join(f"“{w}”" for w in query.unknown)
         message = _zh(
             lang,
@@ -473,10 +471,7 @@ def _no_series(query: Query, store: Store) -> Answer:
             dict.fromkeys(v.label("metric", k[0], lang, short=True) for k in nearby)
         )
         message += _zh(lang, f" Stored nearby: {have}.", f" 现有相关数据：{have}。")
-    if hints:
-        message += _zh(
-            lang, f" Did you mean: {', '.join(hints)}?", f" 您是不是想问：{'、'.join(hints)}？"
-        )
+    # No "Did you mean" here: hints come only from unknown words, answered above.
     return Answer(query, "not_found", message=message, suggestions=suggestions)
 
 

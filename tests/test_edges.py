@@ -36,10 +36,12 @@ def sides(answer) -> set[tuple]:
     return {(m["metric"], m["segment"], m["platform"], m["period"]) for m in answer.missing}
 
 
-def ingest_rows(store, tmp_path: Path, rows: list[str], name: str = "extra.csv") -> None:
+def ingest_rows(
+    store, tmp_path: Path, rows: list[str], name: str = "extra.csv", *, new_keys: bool = False
+) -> None:
     path = tmp_path / name
     path.write_text(HEADER + "".join(r + "\n" for r in rows), encoding="utf-8")
-    ingest_file(store, path)
+    ingest_file(store, path, new_keys=new_keys)
 
 
 # -- periods ----------------------------------------------------------------------------------
@@ -534,4 +536,148 @@ def test_two_platforms_each_get_their_change_with_their_own_note(fresh_db, tmp_p
     assert text(zh, fresh_db).splitlines()[5:7] == [
         "变化 微信 2019年第二季度 → 2019年第三季度：+10.0%（30万 → 33万，单个平均）",
         "变化 支付宝 2019年第二季度 → 2019年第三季度：-10.0%（10万 → 9万，A & <B>）",
+    ]
+
+
+def test_coverage_names_eight_markets_then_points_to_metrics(fresh_db, tmp_path: Path) -> None:
+    src = "zones,,,,Zones report,Zones Research,2020-02-01"
+    shipped = (
+        "aftermarket DAU, MAU; overseas taxi cities, countries, platforms; pan-auto users; "
+        "ride code cities, users, provinces"
+    )
+    zones = [f"users,zone_{n},,2019Q3,{n}000,=,users,{src}" for n in range(1, 6)]
+    ingest_rows(fresh_db, tmp_path, zones[:4], "four.csv", new_keys=True)
+    eight = ask("tesla Q3", fresh_db, today=TODAY)  # exactly eight markets: all named
+    assert eight.message.endswith(
+        f"It covers: {shipped}; zone 1 users; zone 2 users; zone 3 users; zone 4 users."
+    )
+    ingest_rows(fresh_db, tmp_path, zones[4:], "fifth.csv", new_keys=True)
+    nine = ask("tesla Q3", fresh_db, today=TODAY)
+    assert nine.message.endswith("; zone 3 users; zone 4 users; and more (/metrics).")
+    assert "zone 5" not in nine.message
+    zh = ask("特斯拉 三季度", fresh_db, today=TODAY)
+    assert zh.message.endswith("；zone 3 用户；zone 4 用户；等（/metrics）。")
+
+
+def test_stored_nearby_names_at_most_four_series(fresh_db, tmp_path: Path) -> None:
+    src = "more,,,,More report,More Research,2020-02-01"
+    rows = [f"{m},aftermarket,,2019Q3,10,=,{m},{src}" for m in ("cities", "countries", "provinces")]
+    ingest_rows(fresh_db, tmp_path, rows)
+    a = ask("aftermarket wechat", fresh_db, today=TODAY)
+    # Five aftermarket series; the reply names the first four, like its four buttons.
+    assert a.message == (
+        "No figure for “Automotive aftermarket mini programs WeChat” in the store. "
+        "Stored nearby: cities, countries, DAU, MAU."
+    )
+    assert len(a.suggestions) == 4
+
+
+def test_report_text_shows_only_the_newest_period(fresh_db) -> None:
+    # A later report's single note on the same topic replaces the three of Q3 2019.
+    with fresh_db.transaction() as conn:
+        conn.execute(
+            "INSERT INTO notes VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                "aftermarket",
+                "2020Q1",
+                "characteristics",
+                1,
+                "Players have consolidated.",
+                "行业开始整合。",
+                "aladdin-2019q3-pan-auto",
+            ),
+        )
+    newest = ask("aftermarket characteristics", fresh_db, today=TODAY)
+    assert [(n.period.label, n.text_en) for n in newest.notes] == [
+        ("2020Q1", "Players have consolidated.")
+    ]
+    asked = ask("aftermarket characteristics Q3 2019", fresh_db, today=TODAY)
+    assert {n.period.label for n in asked.notes} == {"2019Q3"} and len(asked.notes) == 3
+
+
+@pytest.mark.parametrize(
+    ("question", "series"),
+    [
+        (
+            "ride code vs pan-auto users",
+            [("ride_code", "alipay"), ("ride_code", "wechat"), ("pan_auto", None)],
+        ),
+        ("aftermarket MAU and DAU", [("aftermarket", None), ("aftermarket", None)]),
+    ],
+)
+def test_figures_come_in_the_order_asked(fresh_db, question: str, series: list) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert [(f.segment, f.platform) for f in a.facts] == series
+    if "MAU and DAU" in question:
+        assert [f.metric for f in a.facts] == ["mau", "dau"]
+
+
+def test_a_series_without_the_quarter_does_not_hide_the_next(fresh_db) -> None:
+    a = ask("ride code vs pan-auto users Q2 2019", fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert facts(a) == {("users", "pan_auto", None, "2019Q2", 199_000_000)}
+    assert sides(a) == {
+        ("users", "ride_code", "alipay", "2019Q2"),
+        ("users", "ride_code", "wechat", "2019Q2"),
+    }
+
+
+def test_yoy_of_an_asked_quarter_and_of_a_year(fresh_db, tmp_path: Path) -> None:
+    alone = ask("aftermarket MAU Q3 2019 YoY", fresh_db, today=TODAY)
+    assert facts(alone) == {("mau", "aftermarket", None, "2019Q3", 401000)}
+    assert alone.message == "No figure for Q3 2018, a year before Q3 2019: no year-on-year change."
+    src = "old,,,,Old report,Old Research,2018-11-01"
+    ingest_rows(
+        fresh_db,
+        tmp_path,
+        [
+            f"mau,aftermarket,,2018Q2,400000,=,users,{src}",
+            f"mau,aftermarket,,2018Q3,500000,=,users,{src}",
+        ],
+    )
+    # Each quarter with its own year-ago quarter, never 2018Q3 with 2019Q2.
+    a = ask("aftermarket MAU 2019 YoY", fresh_db, today=TODAY)
+    assert [(c.from_period.label, c.to_period.label) for c in a.changes] == [
+        ("2018Q2", "2019Q2"),
+        ("2018Q3", "2019Q3"),
+    ]
+
+
+def test_bare_quarter_is_the_latest_year_of_any_series_asked(fresh_db, tmp_path: Path) -> None:
+    src = "new,,,,New report,New Research,2020-11-01"
+    ingest_rows(fresh_db, tmp_path, [f"users,pan_auto,,2020Q3,300000000,=,users,{src}"])
+    # Pan-auto has Q3 2020, aftermarket only Q3 2019: Q3 is Q3 2020 for both, never 2019.
+    a = ask("pan-auto vs aftermarket users MAU Q3", fresh_db, today=TODAY)
+    assert facts(a) == {("users", "pan_auto", None, "2020Q3", 300_000_000)}
+    assert sides(a) == {("mau", "aftermarket", None, "2020Q3")}
+    assert a.message == "aftermarket, Q3 2020: no MAU figure in the store."
+
+
+def test_bound_note_and_platform_change_in_full(fresh_db, tmp_path: Path) -> None:
+    src = "bounds,,,,Bounds report,Bounds Research,2019-08-01"
+    ingest_rows(
+        fresh_db,
+        tmp_path,
+        [
+            f"users,ride_code,alipay,2019Q2,150000000,>,users,{src}",
+            f"provinces,ride_code,wechat,2019Q2,20,=,provinces,{src}",
+        ],
+    )
+    en = ask("alipay ride code users Q2 vs Q3", fresh_db, today=TODAY)
+    assert en.message == "No % change: at least one figure is a bound, not exact."
+    zh = ask("支付宝 乘车码 用户 二季度 vs 三季度", fresh_db, today=TODAY)
+    assert zh.message == "至少一个数字是区间下限/上限，不计算变化率。"
+    # A platform's change keeps its platform in --json.
+    wechat = ask("ride code wechat provinces QoQ", fresh_db, today=TODAY)
+    assert answer_json(wechat, "")["changes"] == [
+        {
+            "metric": "provinces",
+            "segment": "ride_code",
+            "platform": "wechat",
+            "from_period": "2019Q2",
+            "to_period": "2019Q3",
+            "from_value": 20,
+            "to_value": 28,
+            "pct": 40.0,
+        }
     ]

@@ -7,9 +7,9 @@ import datetime as dt
 
 import pytest
 
-from bot.answer import ask
-from bot.format import render_text
-from bot.models import PeriodSpec
+from bot.answer import answer_query, ask
+from bot.format import answer_json, render_text
+from bot.models import PeriodSpec, Query
 from bot.parse import merge_followup, parse_question
 
 TODAY = dt.date(2026, 11, 26)
@@ -316,3 +316,275 @@ def test_coverage_separators(fresh_db) -> None:
     )
     zh = ask("特斯拉 用户", fresh_db, today=TODAY)
     assert "现有数据：后市场 日活、月活；境外打车 城市、国家、平台；" in zh.message
+
+
+# -- whole replies for what cannot be answered --------------------------------------------
+# Each message compared whole, so a dropped sentence, a wrong separator or a reply in the
+# other language fails; the suggestions are the buttons the user gets.
+
+EN_DEFAULT = [
+    "aftermarket DAU 2019Q3",
+    "overseas taxi Alipay cities 2019Q3",
+    "pan-auto users 2019Q3",
+    "ride code Alipay cities 2019Q3",
+]  # one series per market, so the examples show what the store holds
+ZH_DEFAULT = [
+    "后市场 日活 2019Q3",
+    "境外打车 支付宝 城市 2019Q3",
+    "泛汽车 用户 2019Q3",
+    "乘车码 支付宝 城市 2019Q3",
+]
+EN_NOT_A_WORD = "I couldn't find a metric or market in that. Not in the store: "
+EN_COVERS = (
+    "It covers: aftermarket DAU, MAU; overseas taxi cities, countries, platforms; pan-auto "
+    "users; ride code cities, users, provinces."
+)
+ZH_COVERS = (
+    "现有数据：后市场 日活、月活；境外打车 城市、国家、平台；泛汽车 用户；乘车码 城市、用户、省份。"
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "status", "message", "suggestions"),
+    [
+        ("   ", "invalid", "Ask me about a market figure, e.g. “aftermarket DAU Q3”.", EN_DEFAULT),
+        (
+            "mid 2019 aftermarket DAU",
+            "invalid",
+            "I couldn't read “mid” as a period. Ask e.g. Q3 2019, H1 2019, Jul-Sep 2019, "
+            "last quarter or 2019.",
+            EN_DEFAULT,
+        ),
+        (
+            "后市场 日活 年中",
+            "invalid",
+            "无法识别时间“年中”。可以问：2019年第三季度、2019年上半年、上季度、2019年。",
+            ZH_DEFAULT,
+        ),
+        (
+            "后市场 日活 2019年第五季度",
+            "invalid",
+            "“Q5”不是有效的时间：季度为一至四季度，半年为上、下半年，月份为1至12月，"
+            "月份区间须为整季度、半年或全年。",
+            ZH_DEFAULT,
+        ),
+        # At most five unknown words are named; none is near a known word: no hint.
+        (
+            "purple elephants dancing wildly tonight and tomorrow morning",
+            "invalid",
+            EN_NOT_A_WORD + "“purple”, “elephants”, “dancing”, “wildly”, “tonight”.",
+            EN_DEFAULT,
+        ),
+        (
+            "紫色 大象 跳舞 唱歌 喝水 吃饭",
+            "invalid",
+            "没有识别出要查询的指标或市场。 数据库中没有：“紫色”、“大象”、“跳舞”、“唱歌”、“喝水”。",
+            ZH_DEFAULT,
+        ),
+        (
+            "countriessss",
+            "invalid",
+            EN_NOT_A_WORD + "“countriessss”. Did you mean: countries?",
+            EN_DEFAULT,
+        ),
+        # A two-character word gets no hint, and the words after it are still looked at.
+        (
+            "紫色 countriessss",
+            "invalid",
+            "没有识别出要查询的指标或市场。 数据库中没有：“紫色”、“countriessss”。 "
+            "您是不是想问：countries？",
+            ZH_DEFAULT,
+        ),
+        (
+            "countriessss usersss",
+            "invalid",
+            EN_NOT_A_WORD + "“countriessss”, “usersss”. Did you mean: countries, users?",
+            EN_DEFAULT,
+        ),
+        (
+            "紫色 countriessss usersss",
+            "invalid",
+            "没有识别出要查询的指标或市场。 数据库中没有：“紫色”、“countriessss”、“usersss”。 "
+            "您是不是想问：countries、users？",
+            ZH_DEFAULT,
+        ),
+        # Three letters are enough for a hint, and a score of exactly 75 is near enough.
+        ("cty", "invalid", EN_NOT_A_WORD + "“cty”. Did you mean: city?", EN_DEFAULT),
+        ("citz", "invalid", EN_NOT_A_WORD + "“citz”. Did you mean: city?", EN_DEFAULT),
+        # Near only a filler ("about") or a word that means nothing alone ("abroad" of
+        # "abroad taxi"): no hint.
+        ("aboutss", "invalid", EN_NOT_A_WORD + "“aboutss”.", EN_DEFAULT),
+        ("abroadsss", "invalid", EN_NOT_A_WORD + "“abroadsss”.", EN_DEFAULT),
+        (
+            "aftermarket countriessss usersss",
+            "not_found",
+            f"No figure for “countriessss”, “usersss”: not in the store. {EN_COVERS[:-1]}. "
+            "Did you mean: countries, users?",
+            ["aftermarket DAU 2019Q3", "aftermarket MAU 2019Q3"],
+        ),
+        (
+            "后市场 countriessss usersss",
+            "not_found",
+            f"没有“countriessss”、“usersss”的数据：数据库中没有这些内容。{ZH_COVERS} "
+            "您是不是想问：countries、users？",
+            ["后市场 日活 2019Q3", "后市场 月活 2019Q3"],
+        ),
+        # Nothing known to look near: the default examples.
+        (
+            "tesla Q3",
+            "not_found",
+            f"No figure for “tesla”: not in the store. {EN_COVERS}",
+            EN_DEFAULT,
+        ),
+        (
+            "overseas taxi DAU MAU",
+            "not_found",
+            "No figure for “DAU MAU” of Overseas Taxi (境外打车) in the store. "
+            "Stored nearby: cities, countries, platforms.",
+            [
+                "overseas taxi Alipay cities 2019Q3",
+                "overseas taxi Alipay countries 2019Q3",
+                "overseas taxi Alipay platforms 2019Q3",
+            ],
+        ),
+        (
+            "alipay aftermarket",
+            "not_found",
+            "No figure for “Automotive aftermarket mini programs Alipay” in the store. "
+            "Stored nearby: DAU, MAU.",
+            ["aftermarket DAU 2019Q3", "aftermarket MAU 2019Q3"],
+        ),
+        (
+            "后市场 支付宝",
+            "not_found",
+            "没有“汽车后市场小程序 支付宝”的数据。 现有相关数据：日活、月活。",
+            ["后市场 日活 2019Q3", "后市场 月活 2019Q3"],
+        ),
+        # The series named in full: market, platform and the metric's short name.
+        (
+            "ride code wechat users vs alipay Q1 2019",
+            "not_found",
+            "No figure for Q1 2019 in the store for Ride code (乘车码) WeChat · users; "
+            "Ride code (乘车码) Alipay · users. The latest is Q3 2019.",
+            ["ride code WeChat users 2019Q3", "ride code Alipay users 2019Q3"],
+        ),
+        (
+            "乘车码 微信 用户 2019年第一季度",
+            "not_found",
+            "没有2019年第一季度的数据：乘车码 微信 · 用户。最新数据为2019年第三季度。",
+            ["乘车码 微信 用户 2019Q3"],
+        ),
+        (
+            "aftermarket DAU Q1 2019",
+            "not_found",
+            "No figure for Q1 2019 in the store for Automotive aftermarket mini programs · DAU. "
+            "The latest is Q3 2019.",
+            ["aftermarket DAU 2019Q3"],
+        ),
+    ],
+)
+def test_whole_reply_when_there_is_no_figure(
+    fresh_db, question: str, status: str, message: str, suggestions: list[str]
+) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert (a.status, a.message, a.suggestions) == (status, message, suggestions)
+    assert not a.facts
+    assert answer_json(a, a.message)["question"] == question  # the reply is to this question
+
+
+def test_empty_question_in_a_chinese_chat(fresh_db) -> None:
+    # answer_query is also called with a Query built by the caller (pushes): its language rules.
+    a = answer_query(Query(text="", lang="zh", error="empty"), fresh_db)
+    assert (a.status, a.message) == ("invalid", "请提问市场数据，例如“后市场 日活 三季度”。")
+    assert a.suggestions == ZH_DEFAULT
+
+
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [
+        (
+            "ride code alipay users change",
+            "No earlier period is stored for Ride code (乘车码) Alipay · users to compare with.",
+        ),
+        ("乘车码 支付宝 用户 环比", "乘车码 支付宝 · 用户没有更早的数据可供比较。"),
+        ("乘车码 省份 微信 vs 支付宝", "乘车码 支付宝：没有省份数据。"),
+        (
+            "ride code provinces wechat vs alipay",
+            "ride code Alipay: no provinces figure in the store.",
+        ),
+        ("pan-auto users Q1 vs Q3 2019", "pan-auto, Q1: no users figure in the store."),
+        ("泛汽车 用户 2019年第一季度 vs 第三季度", "泛汽车2019年第一季度：没有用户数据。"),
+        # No metric asked: the side names no metric either.
+        ("overseas taxi wechat vs alipay", "overseas taxi WeChat: no figure in the store."),
+    ],
+)
+def test_whole_note_beside_the_figures(fresh_db, question: str, message: str) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "answered" and a.facts
+    assert a.message == message
+
+
+def test_relative_periods_are_spelled_out_in_order(fresh_db) -> None:
+    in_2019 = dt.date(2019, 11, 26)
+    en = ask("aftermarket DAU last quarter vs this quarter", fresh_db, today=in_2019)
+    assert en.period_note == "Asked: last quarter = Q3 2019, this quarter = Q4 2019."
+    zh = ask("后市场 日活 上季度 本季度", fresh_db, today=in_2019)
+    assert zh.period_note == "所问时间：上季度（2019年第三季度）、本季度（2019年第四季度）。"
+    assert zh.message == "后市场2019年第四季度：没有日活数据。"
+
+
+NO_SIDE: list[dict] = []
+
+
+@pytest.mark.parametrize(
+    ("question", "periods", "message", "period_note", "missing"),
+    [
+        # A bare half is the latest year's two quarters, the missing one named.
+        (
+            "pan-auto users H1",
+            ["2019Q2"],
+            "pan-auto, Q1 2019: no users figure in the store.",
+            "",
+            [{"metric": "users", "segment": "pan_auto", "platform": None, "period": "2019Q1"}],
+        ),
+        ("aftermarket DAU all quarters", ["2019Q2", "2019Q3"], "", "", NO_SIDE),
+        # A market or a metric asked beside one that has figures: named as missing.
+        (
+            "pan-auto vs aftermarket DAU",
+            ["2019Q3"],
+            "pan-auto: no DAU figure in the store.",
+            "No period asked: showing the latest available (Q3 2019).",
+            [{"metric": "dau", "segment": "pan_auto", "platform": None, "period": None}],
+        ),
+        (
+            "pan-auto users DAU",
+            ["2019Q3"],
+            "pan-auto: no DAU figure in the store.",
+            "No period asked: showing the latest available (Q3 2019).",
+            [{"metric": "dau", "segment": "pan_auto", "platform": None, "period": None}],
+        ),
+        (
+            "后市场 月活 同比",
+            ["2019Q3"],
+            "没有2018年第三季度（上年同期）的数据，无法计算同比。",
+            "同比，按最新季度（2019年第三季度）。",
+            [{"metric": "mau", "segment": "aftermarket", "platform": None, "period": "2018Q3"}],
+        ),
+        (
+            "后市场 月活 环比",
+            ["2019Q2", "2019Q3"],
+            "",
+            "未指定时间，比较最近的季度（2019年第二季度、2019年第三季度）。",
+            NO_SIDE,
+        ),
+        ("后市场 日活", ["2019Q3"], "", "未指定时间，显示最新数据（2019年第三季度）。", NO_SIDE),
+    ],
+)
+def test_periods_notes_and_missing_sides_of_an_answer(
+    fresh_db, question: str, periods: list, message: str, period_note: str, missing: list
+) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert [f.period.label for f in a.facts] == periods
+    assert (a.message, a.period_note) == (message, period_note)
+    assert answer_json(a, a.message)["missing"] == missing

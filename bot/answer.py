@@ -123,8 +123,10 @@ def _side_text(store: Store, side: dict, lang: Lang) -> str:
     what = v.label("metric", side["metric"], lang, short=True) if side["metric"] else ""
     when = _period_text(side["period"] or "", lang)
     if lang == "zh":
-        return f"{who}{when}：没有{what}数据"
+        return f"{who}{when}：没有{what}数据" if who or when else f"没有{what}数据"
     head = ", ".join(x for x in (who, when) if x)
+    if not head:
+        return f"No {what + ' ' if what else ''}figure in the store"
     return f"{head}: no {what + ' ' if what else ''}figure in the store"
 
 
@@ -150,9 +152,12 @@ def _missing_dimensions(query: Query, keys: list[Key]) -> list[dict]:
     for seg in query.segments:
         if not any(k[1] == seg for k in keys):
             sides.append({"metric": metric, "segment": seg, "platform": None})
+    # A metric no asked market has: named for each of them ("pan-auto: no MAU figure"), never
+    # for nobody.
+    markets = [segment] if segment or not query.segments else list(query.segments)
     for m in query.metrics:
         if not any(k[0] == m for k in keys):
-            sides.append({"metric": m, "segment": segment, "platform": None})
+            sides.extend({"metric": m, "segment": seg, "platform": None} for seg in markets)
     return [{**side, "period": None} for side in sides]
 
 
@@ -316,7 +321,9 @@ def _figures(query: Query, store: Store, keys: list[Key]) -> Answer:
                 )
 
     asked = ", ".join(s.describe(lang) for s in specs)
-    said = "; ".join(dict.fromkeys(_side_text(store, m, lang) for m in missing))
+    said = ("；" if lang == "zh" else "; ").join(
+        dict.fromkeys(_side_text(store, m, lang) for m in missing)
+    )
     missing += quiet
     if not facts:
         periods = sorted({p for k in empty for p in avail[k]})

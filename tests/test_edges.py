@@ -681,3 +681,14 @@ def test_bound_note_and_platform_change_in_full(fresh_db, tmp_path: Path) -> Non
             "pct": 40.0,
         }
     ]
+
+
+def test_a_metric_no_asked_market_has_is_named_for_each_market(fresh_db) -> None:
+    # Neither pan-auto nor ride code has MAU: say so for each, never ": no MAU figure".
+    en = ask("pan-auto vs ride code users MAU", fresh_db, today=TODAY)
+    assert "pan-auto: no MAU figure in the store; ride code: no MAU figure in the store." in (
+        text(en, fresh_db).splitlines()
+    )
+    assert sides(en) == {("mau", "pan_auto", None, None), ("mau", "ride_code", None, None)}
+    zh = ask("泛汽车 vs 乘车码 用户 月活", fresh_db, today=TODAY)
+    assert "泛汽车：没有月活数据；乘车码：没有月活数据。" in text(zh, fresh_db).splitlines()

@@ -41,7 +41,6 @@ from bot.db import Store, open_store
 from bot.format import render_text
 from bot.ingest import ingest_file
 from bot.parse import MAX_QUESTION, parse_question
-from bot.periods import warm_up
 from bot.vocab import shipped_vocabulary
 
 TARGET_MEDIAN_MS = 1.0
@@ -83,7 +82,7 @@ QUESTIONS = [
     "aftermarket DAU Q1 2019",  # not_found: no such quarter
     "aftermaket mau",  # typo
     "后市场 日活 环比",
-    "september 2019 pan auto users",  # month phrase: dateparser
+    "september 2019 pan auto users",  # month phrase
     "how many cities does ride code cover on wechat",
     "乘车码 微信 覆盖省份",
     "overseas taxi countries",
@@ -91,7 +90,7 @@ QUESTIONS = [
     "DAU Q3",  # no market named
     "pan auto users 2019",
     "aftermarket MAU trend",
-    "2019年9月 泛汽车 用户",  # month phrase: dateparser
+    "2019年9月 泛汽车 用户",  # month phrase
     "aftermarket mau q2 2019 in chinese",
     "支付宝 境外打车 接入平台",
     "what's the weather like",  # invalid
@@ -135,7 +134,7 @@ def measure_latency(
     CPU time (this thread's) is printed beside wall time: on a shared machine a wall-time
     tail can be other processes holding the CPU, which CPU time does not count.
     """
-    for _ in range(warmup_rounds):  # imports (dateparser), caches, the vocabulary
+    for _ in range(warmup_rounds):  # imports, caches, the vocabulary
         for q in questions:
             answer_once(q, store)
     wall: dict[str, list[int]] = {q: [] for q in questions}
@@ -386,7 +385,6 @@ def _long_messages(count: int, seed: int = 7) -> dict[str, list[str]]:
 
 def long_message_section(count: int) -> None:
     """parse_question on 4,096-character messages: wall and CPU p99 against the target."""
-    warm_up()
     vocab = shipped_vocabulary()
     print(f"\nE. parse_question on {MAX_QUESTION:,}-character messages, {count} per kind")
     for kind, messages in _long_messages(count).items():

@@ -2,16 +2,15 @@
 
 dateparser knows no quarters (it reads "Q3 2019" as a day in August), so quarter forms
 are matched here first. What is left that looks like a month or a date is read by its parts,
-with calendar checks, and mapped to the quarter that contains it. The forms are few and
-fixed, and a test holds their reading to dateparser's; dateparser itself reads only the odd
-span it takes 2–5 ms to read.
+with calendar checks, and mapped to the quarter that contains it. The forms are few and fixed;
+tests/test_periods.py holds their reading to dateparser's on every shape the patterns take
+(dateparser itself costs 2–5 ms per new phrase, and misreads some Chinese dates).
 """
 
 from __future__ import annotations
 
 import bisect
 import datetime as dt
-import functools
 import re
 from typing import NamedTuple
 
@@ -192,7 +191,7 @@ _YOY_RE = re.compile(
 _REL_YEAR_RE = re.compile(rf"{_B}(?P<rel>{_REL_YEAR}){_E}")
 
 # Spans that look like a month or a date. Their year, month and day are read from the groups
-# (`_read_date`); dateparser only reads a span with two days ("3 sep 15 2019").
+# (`_read_date`).
 _DATE_RES = [
     re.compile(
         rf"{_B}(?:(?P<d1>\d{{1,2}})\s+)?(?P<mn>{_MONTHS})\.?\s*"
@@ -233,14 +232,6 @@ _YEAR_RES = [
     re.compile(r"(?P<y>(?:19|20)\d\d)\s*年(?!\s*\d{1,2}\s*月)"),
     re.compile(rf"{_B}(?:in\s+|year\s+)?(?P<y>(?:19|20)\d\d){_E}"),
 ]
-
-_DATEPARSER_SETTINGS = {
-    "PREFER_DAY_OF_MONTH": "first",
-    "REQUIRE_PARTS": ["month", "year"],
-    "RETURN_AS_TIMEZONE_AWARE": False,
-}
-_LANGUAGES = ["en", "zh"]
-
 
 # What each pattern cannot match without: groups of literals, one of each group present. Looked
 # for once per text (a substring test is far cheaper than a regex scan), they skip the patterns
@@ -296,37 +287,20 @@ def quarter_of(day: dt.date) -> Period:
     return Period(day.year, (day.month - 1) // 3 + 1)
 
 
-@functools.lru_cache(maxsize=1024)  # month and year are required: the result never changes
-def parse_date_span(text: str) -> dt.datetime | None:
-    """A month or date phrase read by dateparser, restricted to our languages (fast)."""
-    import dateparser  # lazy: only questions with a date pay for the import
-
-    return dateparser.parse(text, languages=_LANGUAGES, settings=_DATEPARSER_SETTINGS)
-
-
 def _read_date(m: re.Match) -> dt.date | None:
     """The day (or the month's first day) a `_DATE_RES` match names; None if there is none.
 
-    Read from the match's groups with calendar checks: dateparser takes 2–5 ms for each phrase
-    it has not seen, which a 4,096-character message full of dates would pay many times over.
-    tests/test_periods.py checks that both read every form alike.
+    Read from the match's groups with calendar checks (see the module's docstring).
     """
     g = m.groupdict()
-    if g.get("d1") and g.get("d"):
-        parsed = parse_date_span(m.group(0).strip())
-        return parsed.date() if parsed else None
+    if g.get("d1") and g.get("d"):  # "3 sep 15 2019": two days are no date (dateparser agrees)
+        return None
     month = _MONTH_NUMBER[g["mn"]] if g.get("mn") else int(g["m"])
     day = g.get("d1") or g.get("d")
     try:
         return dt.date(int(g["y"]), month, int(day) if day else 1)
     except ValueError:  # month 13, 31 September, day 0
         return None
-
-
-def warm_up() -> None:
-    """Pay dateparser's one-off start-up cost now rather than on a user's first question."""
-    parse_date_span("September 2019")
-    parse_date_span("2019年9月")
 
 
 def _blank(text: str, start: int, end: int) -> str:

@@ -23,14 +23,6 @@ from bot.vocab import shipped_vocabulary
 BOUND_S = 2.0  # generous: only catches hangs / catastrophic backtracking on a busy machine
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _warm_dateparser() -> None:
-    """dateparser's one-off import and first parse are start-up cost, not a question's."""
-    from bot.periods import warm_up
-
-    warm_up()
-
-
 STATUSES = {"answered", "not_found", "ambiguous", "invalid"}
 PAN_AUTO_Q3_USERS = 283000000
 

@@ -79,9 +79,6 @@ async def post_init(application: Application) -> None:
     st: BotState = application.bot_data["state"]
     await application.bot.set_my_commands(COMMANDS_EN)
     await application.bot.set_my_commands(COMMANDS_ZH, language_code="zh")
-    from ..periods import warm_up  # dateparser: imported only by a running bot
-
-    await asyncio.get_running_loop().run_in_executor(None, warm_up)
     ask("aftermarket DAU Q3", st.store, chat_kind="warmup")
     warm = ask("pan-car users Q2 vs Q3", st.store, chat_kind="warmup")
     await render_chart_async(warm, labels=st.store.vocabulary.label)

@@ -45,8 +45,10 @@ TARGET_WRITE_WORST_MS = 1000.0  # "keeps the writer lock only briefly"
 
 INGESTER = """
 import json, sys, time
+from bot import db
 from bot.db import open_store
 from bot.ingest import apply_ingest, plan_ingest
+db.CHUNK_ROWS = int(sys.argv[3]) if int(sys.argv[3]) > 0 else 10**12  # 0: one transaction
 store = open_store(sys.argv[1])
 t0 = time.perf_counter()
 plan = plan_ingest(store, sys.argv[2])

@@ -5,9 +5,12 @@ and a failure, a crash or a second large ingest leaves every figure as it was.""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -227,3 +230,46 @@ def test_a_store_made_before_batches_keeps_every_figure(tmp_path: Path) -> None:
         assert kinds["facts"] == "view" and kinds["facts_all"] == "table"
     finally:
         store.close()
+
+
+def test_kill_9_of_a_large_ingest_in_a_real_process_loses_nothing(tmp_path: Path) -> None:
+    """`marketbot ingest` killed between chunks: no figure of it shows, and it can be redone."""
+    store = tmp_path / "store.db"
+    open_store(store).close()
+    # 10,800 new figures: more than one transaction takes (db.CHUNK_ROWS), so several chunks.
+    rows = [
+        f"{m},{seg},{plat},{y}Q{q},{y * 10 + q},=,users,big,,,,Big,Archive,2020-01-01"
+        for m in ("users", "dau", "mau")
+        for seg in ("pan_auto", "aftermarket", "ride_code")
+        for plat in ("", "wechat", "alipay")
+        for y in range(1950, 2050)
+        for q in (1, 2, 3, 4)
+    ]
+    path = tmp_path / "big.csv"
+    path.write_text("\n".join([f"{HEADER},{SRC}", *rows]) + "\n", encoding="utf-8")
+    env = {**os.environ, "MARKETBOT_DB": str(store)}
+    cmd = [sys.executable, "-m", "bot", "ingest", str(path)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    written = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        with sqlite3.connect(store, timeout=30) as conn:
+            written = conn.execute("SELECT count(*) FROM facts_all WHERE batch > 0").fetchone()[0]
+        conn.close()
+        if written:
+            break
+        time.sleep(0.01)
+    assert written, "the ingest finished before a chunk could be seen"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with sqlite3.connect(store) as conn:
+        assert conn.execute("SELECT count(*) FROM facts").fetchone() == (14,)
+        assert conn.execute("SELECT count(*) FROM pending_batches").fetchone() == (1,)
+    conn.close()
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert f"{len(rows):,} added" in again.stdout
+    with sqlite3.connect(store) as conn:
+        assert conn.execute("SELECT count(*) FROM facts").fetchone() == (14 + len(rows),)
+        assert conn.execute("SELECT count(*) FROM pending_batches").fetchone() == (0,)
+    conn.close()

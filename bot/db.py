@@ -205,15 +205,9 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """All or nothing: BEGIN IMMEDIATE … COMMIT, rolled back on any exception."""
-        with self.lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
+        """All or nothing on the shared connection (see ``immediate``)."""
+        with self.lock, immediate(self.conn) as conn:
+            yield conn
 
     def ensure_shipped(self) -> bool:
         """Load the shipped data/ if this store lacks it or it changed; True if it loaded."""
@@ -558,23 +552,23 @@ class Store:
         sources: Sequence[dict],
         source_revisions: Sequence[dict],
         terms: Sequence[tuple[str, str, str, str]],
+        added: int,
         history: tuple[str, str, str] | None = None,
     ) -> None:
         """Write an ingest staged in ``staging`` (an SQLite file): all of it or nothing.
 
-        The staging file holds ``added`` (new figures, in key order), ``changed`` (figures
-        whose value or wording changed against the store at ``generation``) and
-        ``series_new`` (the series catalogue rows the file changes).
+        The staging file holds ``added`` (the ``added`` new figures, in key order),
+        ``changed`` (figures whose value or wording changed against the store at
+        ``generation``) and ``series_new`` (the series catalogue rows the file changes).
 
         Up to CHUNK_ROWS new figures go in one transaction. More are written first as a
-        pending batch, CHUNK_ROWS per short transaction, hidden from every reader by the
-        `facts` view; the last short transaction writes the rest and makes the batch visible.
+        pending batch, a chunk of about CHUNK_SECONDS per short transaction, hidden from every
+        reader by the `facts` view; the last short transaction makes the batch visible.
         So no other writer (the bot's, a push, a curator) waits on an ingest for longer than
         one chunk. Raises StaleStore if figures were written since ``generation``, StoreBusy
         if another large ingest is being written.
         """
         at = now_iso()
-        added = self._staged_count(staging)
         batch = None
         if added > CHUNK_ROWS:
             batch = self._claim_batch(generation, file_label)
@@ -597,13 +591,6 @@ class Store:
                 with contextlib.suppress(sqlite3.Error):  # else the rows stay hidden: cleared
                     self._clear_batch(batch)  # by the next large ingest (abandoned batch)
             raise
-
-    def _staged_count(self, staging: Path) -> int:
-        conn = sqlite3.connect(f"file:{staging}?mode=ro", uri=True)
-        try:
-            return conn.execute("SELECT count(*) FROM added").fetchone()[0]
-        finally:
-            conn.close()
 
     def _writer(self) -> sqlite3.Connection:
         """A connection of its own for chunked writes: the shared one keeps serving answers."""
@@ -646,8 +633,7 @@ class Store:
             first, rows = 1, CHUNK_ROWS
             while first <= added:
                 started = time.perf_counter()
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with immediate(conn):
                     renewed = conn.execute(
                         "UPDATE pending_batches SET lease_until = ? WHERE id = ?",
                         (time.time() + BATCH_LEASE_SECONDS, batch),
@@ -659,10 +645,6 @@ class Store:
                         f"SELECT {cols}, ?, ?, ? FROM staged.added WHERE rowid BETWEEN ? AND ?",
                         (file_label, at, batch, first, first + rows - 1),
                     )
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
                 first += rows
                 took = time.perf_counter() - started
                 rows = min(CHUNK_MAX_ROWS, max(100, int(rows * CHUNK_SECONDS / max(took, 1e-6))))
@@ -675,8 +657,7 @@ class Store:
         conn = self._writer()
         try:
             while True:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with immediate(conn):
                     gone = conn.execute(
                         "DELETE FROM facts_all WHERE (metric, segment, platform, period, source) "
                         "IN (SELECT metric, segment, platform, period, source FROM facts_all "
@@ -685,10 +666,6 @@ class Store:
                     ).rowcount
                     if not gone:
                         conn.execute("DELETE FROM pending_batches WHERE id = ?", (batch,))
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
                 if not gone:
                     return
                 time.sleep(CHUNK_PAUSE_SECONDS)
@@ -806,13 +783,20 @@ def _migrate_facts_table(conn: sqlite3.Connection) -> None:
     row = conn.execute("SELECT type FROM sqlite_master WHERE name = 'facts'").fetchone()
     if not row or row[0] != "table":
         return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(conn):
         if conn.execute("SELECT type FROM sqlite_master WHERE name = 'facts'").fetchone() == (
             "table",
         ):  # not done by another process while this one waited for the lock
             conn.execute("ALTER TABLE facts RENAME TO facts_all")
             conn.execute("ALTER TABLE facts_all ADD COLUMN batch INTEGER NOT NULL DEFAULT 0")
+
+
+@contextlib.contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """All or nothing: BEGIN IMMEDIATE … COMMIT, rolled back on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
     except BaseException:
         conn.execute("ROLLBACK")
         raise

@@ -691,6 +691,7 @@ def apply_ingest(store: Store, plan: IngestPlan, *, who: str = "") -> IngestPlan
             source_revisions=revisions,
             terms=terms,
             history=(who, "import", plan.summary()) if who else None,
+            added=plan.added,
         )
     except StoreBusy as e:
         raise IngestError(f"{plan.file}: {e}; nothing was changed") from None

@@ -36,7 +36,7 @@ from bench_answer import QUESTIONS
 from generate_synthetic import generate
 
 from bot.answer import ask
-from bot.db import open_store
+from bot.db import CHUNK_ROWS, CHUNK_SECONDS, open_store
 from bot.format import render_text
 
 TARGET_P99_MS = 200.0
@@ -75,13 +75,15 @@ def main(argv: list[str] | None = None) -> int:
         help="new figures per write transaction (0: all in one, the baseline)",
     )
     args = parser.parse_args(argv)
-    from bot import db
-
-    chunk = db.CHUNK_ROWS if args.chunk_rows is None else args.chunk_rows
+    chunk = CHUNK_ROWS if args.chunk_rows is None else args.chunk_rows
     print(
         f"answers during a {args.rows:,}-row ingest in another process — {os.cpu_count()} CPU(s), "
         f"load average {os.getloadavg()[0]:.2f}; "
-        + (f"{chunk:,} rows per write transaction" if chunk > 0 else "one write transaction")
+        + (
+            f"chunked write (first {chunk:,} rows, then ~{CHUNK_SECONDS} s per transaction)"
+            if chunk > 0
+            else "one write transaction"
+        )
     )
     with tempfile.TemporaryDirectory(prefix="marketbot-bench-") as tmpdir:
         tmp = Path(tmpdir)

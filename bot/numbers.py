@@ -30,8 +30,8 @@ def _decimal(value: float) -> Decimal:
 
 def _text(d: Decimal) -> str:
     """A decimal without exponent or trailing zeros: 2.83, 28, 199.9999."""
-    text = format(d.normalize(), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    # normalize() strips trailing zeros, so fixed-point needs no further trimming
+    return format(d.normalize(), "f")
 
 
 def _grouped(d: Decimal) -> str:
@@ -41,10 +41,11 @@ def _grouped(d: Decimal) -> str:
 
 
 def _decimals(d: Decimal) -> int:
-    return max(0, -d.normalize().as_tuple().exponent)
+    """Digits after the point (2.83 → 2); below zero for whole tens (280 → -1)."""
+    return -d.normalize().as_tuple().exponent
 
 
-def plain_number(value: float, lang: Lang = "en") -> str:
+def plain_number(value: float, lang: Lang) -> str:
     """The figure alone, exactly, scaled for reading when that loses nothing:
     27,200 · 431,300 · 283 million · 283,456,789 · 2.83亿 · 2.72万 · 2.83456789亿."""
     d = _decimal(value)
@@ -73,7 +74,7 @@ def _rounded(d: Decimal, digits: int) -> tuple[str, bool]:
     return _text(q), q != d
 
 
-def short_number(value: float, qualifier: str = "=", lang: Lang = "en") -> str:
+def short_number(value: float, qualifier: str, lang: Lang = "en") -> str:
     """A compact label for charts and buttons: 27.2K · 283M · 200M+ · 2.83亿 · ≈283.46M.
 
     A label that had to round is marked ≈ (约 in Chinese) unless the figure is already "about".

@@ -100,3 +100,45 @@ def test_reply_number_scale_edges(value: float, lang: str, text: str) -> None:
 def test_unknown_qualifier_shows_the_bare_number(lang: str) -> None:
     assert human_number(28, "", lang) == "28"
     assert human_number(28, "?", lang) == "28"
+
+
+# --- compact labels and signs at their edges (issue 9: an exact figure is never rounded) ---
+
+
+@pytest.mark.parametrize(
+    ("value", "lang", "label"),
+    [
+        # A K/M/B step starts at exactly 10,000 / one million / one billion: "10K", not
+        # "10,000"; "1M", not "1,000K"; "1B", not "1,000M".
+        (10_000, "en", "10K"),
+        (9_999, "en", "9,999"),
+        (1_000_000, "en", "1M"),
+        (1_000_000_000, "en", "1B"),
+        (10_000, "zh", "1万"),
+        (100_000_000, "zh", "1亿"),
+        # Zero and fractions (a share of 0.5%) are not negative; a negative one keeps its sign.
+        (0, "en", "0"),
+        (0, "zh", "0"),
+        (0.5, "en", "0.5"),
+        (0.5, "zh", "0.5"),
+        (-0.5, "en", "-0.5"),
+    ],
+)
+def test_compact_label_scale_and_sign_edges(value: float, lang: str, label: str) -> None:
+    assert short_number(value, "=", lang) == label
+
+
+@pytest.mark.parametrize(
+    ("pct", "text"),
+    [
+        # A move that rounds to 0.0% at one decimal is shown as no move: no "+0.0%" or
+        # "-0.0%" claiming a direction the shown figure does not have.
+        (0.04, "0.0%"),
+        (-0.04, "0.0%"),
+        (0.06, "+0.1%"),
+        (-0.06, "-0.1%"),
+        (-4.56, "-4.6%"),
+    ],
+)
+def test_a_change_that_rounds_to_nothing_has_no_sign(pct: float, text: str) -> None:
+    assert signed_pct(pct) == text

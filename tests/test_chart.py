@@ -667,3 +667,47 @@ def test_the_subtitle_gives_each_figures_note_once(notes: list, lang: str, subti
     ]
     spec = chart_spec(Answer(Query("aftermarket mau", lang=lang), "answered", facts=facts))
     assert spec is not None and spec.subtitle == subtitle
+
+
+# --- % change labels between figures with qualifiers (issue 9: no % change between bounds) ---
+
+
+def qualified_series(qualifiers: str) -> Answer:
+    """20,000 → 20,700 → 21,400 (+3.5%, +3.4%), each figure with its qualifier."""
+    periods = [Period(2019, q) for q in range(1, len(qualifiers) + 1)]
+    facts = [
+        Fact("dau", "aftermarket", None, p, 20_000 + 700 * k, q, "users", SOURCE)
+        for k, (p, q) in enumerate(zip(periods, qualifiers, strict=True))
+    ]
+    return Answer(Query("aftermarket dau trend", comparison="periods"), "answered", facts=facts)
+
+
+@pytest.mark.parametrize(
+    ("qualifiers", "pcts"),
+    [
+        # A step from or to one bound ("over N", "under N") is not a measured change,
+        # whichever side the bound is on; the exact steps around it keep theirs.
+        (">==", (None, "+3.4%")),
+        ("<==", (None, "+3.4%")),
+        ("=>=", (None, None)),
+        ("==<", ("+3.5%", None)),
+        ("=<=", (None, None)),
+        # A step with an "about" figure on either side is itself only about.
+        ("~==", ("~+3.5%", "+3.4%")),
+        ("==~", ("+3.5%", "~+3.4%")),
+        ("===", ("+3.5%", "+3.4%")),
+    ],
+)
+def test_a_step_to_or_from_one_bound_claims_no_change(qualifiers: str, pcts: tuple) -> None:
+    spec = chart_spec(qualified_series(qualifiers))
+    assert spec is not None
+    assert spec.pcts == pcts
+
+
+def test_the_chart_labels_a_step_with_the_answers_own_change() -> None:
+    # The text reply states each Change row's pct; the chart must show that same figure,
+    # not one it works out again from the bars (28,500 → 27,200 alone would be -4.6%).
+    answer = dau_change()
+    stated = answer.changes[0]._replace(pct=-5.2)
+    spec = chart_spec(Answer(answer.query, "answered", facts=answer.facts, changes=[stated]))
+    assert spec is not None and spec.pcts == ("-5.2%",)

@@ -73,7 +73,7 @@ def build_summary(store: Store, period: Period, topics: str, lang: str) -> Summa
     v = store.vocabulary
     in_period = period_segments(store, period)
     wanted = in_period if topics == TOPIC_ALL else [t for t in topics.split(",") if t]
-    head = lang_text(lg, f"New figures: {period.human(lg)}", f"最新数据：{period.human(lg)}")
+    head = lang_text(lg, f"New figures: {period.human()}", f"最新数据：{period.human('zh')}")
     full = [f"<b>📊 {_esc(head)}</b>"]
     short = list(full)
     footnotes: list[str] = []  # the short form's notes, numbered in order of first use
@@ -87,7 +87,7 @@ def build_summary(store: Store, period: Period, topics: str, lang: str) -> Summa
     for answer in answers:
         segment = answer.query.segments[0]
         facts = [f for f in answer.facts if f.period == period]
-        if answer.status != "answered" or not facts:
+        if not facts:  # only an answered market has figures
             continue
         changes = {(c.metric, c.platform): c for c in answer.changes if c.to_period == period}
         title = f"<b>{_esc(v.label('segment', segment, lg))}</b>"
@@ -159,9 +159,7 @@ def _fit(text: str, limit: int) -> str:
     """Drop whole lines from the end (keeping the source) until the text fits ``limit``."""
     if len(visible(text)) <= limit:
         return text
-    lines = text.split("\n")
-    tail = lines[-1]
-    body = lines[:-1]
+    *body, tail = text.split("\n")
     while body and len(visible("\n".join([*body, "…", tail]))) > limit:
         body.pop()
     return "\n".join([*body, "…", tail])

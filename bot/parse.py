@@ -32,9 +32,12 @@ _NOISE_RE = re.compile(r"[^\w\s/.'\-\u4e00-\u9fff\u3400-\u4dbf]|_")
 _DASH_RE = re.compile(r"[\u2010-\u2015\u2212~\uff5e]")  # en/em dashes, minus, tildes: ranges
 _TAG_RE = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]{0,10}\s*/?>")  # pasted markup: <b>, </i>, <br/>
 _CJK_RUN_RE = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]+")
-_LATIN_WORD_RE = re.compile(r"[a-z0-9]+(?:['./][a-z0-9]+)*\.?")
+# A word's own dots stay ("u.s", "2019.08"); a full stop after it is not read.
+_LATIN_WORD_RE = re.compile(r"[a-z0-9]+(?:['./][a-z0-9]+)*")
 # Where one sentence of a long message ends: the question may be any of them.
-_SENTENCE_END_RE = re.compile(r"[!?。;:]|\.(?=\s)")  # after NFKC: ！？；： are !?;:
+# After NFKC, ！？；： are !?;:. A full stop ends a sentence only before a space ("2019.08",
+# "v1.2" go on). One character class first, so re skips ahead to candidates (twice as fast).
+_SENTENCE_END_RE = re.compile(r"[!?。;:.](?:(?<!\.)|(?=\s))")
 _CONTENT_KINDS = CONTENT_KINDS
 _LONG_MESSAGE = 280  # characters: beyond this, sentences are screened before parsing
 _FRAGMENT_WORDS = 3  # a sentence this short ("Q3 2019?") may complete the question
@@ -73,34 +76,36 @@ def _cjk_terms(text: str, vocab: Vocabulary) -> tuple[list[Hit], list[tuple[int,
 
 def _latin_terms(text: str, vocab: Vocabulary) -> tuple[list[Hit], list[tuple[int, str]]]:
     """Correct typos word by word, then match the longest known phrases first."""
-    words: list[tuple[int, str]] = []
     seen = vocab.fix_cache  # every word read before, known ones too: one look-up per word
+    at: list[int] = []  # where each word starts
+    words: list[str] = []
     for m in _LATIN_WORD_RE.finditer(text):
-        word = m.group(0).rstrip(".")
-        fixed = seen.get(word) or _corrected(word, vocab)
+        fixed = seen.get(m.group()) or _corrected(m.group(), vocab)
         if len(fixed) == 1:
-            words.append((m.start(), fixed[0]))
+            at.append(m.start())
+            words.append(fixed[0])
         else:  # a joined pair ("carcode") becomes its two words, both at the pair's position
-            words.extend((m.start(), w) for w in fixed)
+            at.extend([m.start()] * len(fixed))
+            words.extend(fixed)
     found: list[Hit] = []
     unknown: list[tuple[int, str]] = []
-    i = 0
     phrases = vocab.words
     lengths = vocab.latin_lengths
-    while i < len(words):
+    i, count = 0, len(words)
+    while i < count:
         # Only the lengths of phrases that start with this word are worth a look.
-        for n in lengths.get(words[i][1], ()):
-            if n > len(words) - i:
+        for n in lengths.get(words[i], ()):
+            if n > count - i:
                 continue
-            term = phrases.get(tuple(w for _, w in words[i : i + n]))
+            term = phrases.get(tuple(words[i : i + n]))
             if term:
-                found.append((words[i][0], term))
+                found.append((at[i], term))
                 i += n
                 break
         else:
             # Digits and single letters carry no meaning of their own ("b", "x", "2").
-            if not words[i][1].isdigit() and len(words[i][1]) > 1:
-                unknown.append(words[i])
+            if not words[i].isdigit() and len(words[i]) > 1:
+                unknown.append((at[i], words[i]))
             i += 1
     return found, unknown
 

@@ -40,6 +40,19 @@ _B = r"(?<![a-z0-9])"  # a latin word boundary that also works next to CJK chara
 _E = r"(?![a-z0-9])"
 
 
+def _after_b(head: str, width: int) -> str:
+    """``_B + head`` for a ``head`` that always matches ``width`` characters, written so that
+    the pattern starts with ``head``: Python's re then jumps to where ``head``'s first character
+    occurs instead of trying the whole pattern at every position (several times faster on a
+    long message). The boundary is checked just after ``head``, ``width`` characters back."""
+    return rf"{head}(?<![a-z0-9][\s\S]{{{width}}})"
+
+
+def _after_b_words(words: str) -> str:
+    """``_B(?:words)`` for a ``|``-separated list of literal words, in ``_after_b``'s form."""
+    return "|".join(w[0] + rf"(?<![a-z0-9][\s\S]){w[1:]}" for w in words.split("|"))
+
+
 # Relative years, resolved against today's date (an offset in years).
 _REL_YEARS = {
     "this year": 0,
@@ -89,18 +102,18 @@ class PeriodError(ValueError):
 # longer, more specific forms first; matched spans are blanked so later ones skip them.
 _QUARTER_PATTERNS = [
     # 2019Q3, 2019 Q3, 2019-Q3, 2019 q3
-    rf"{_B}(?P<y>(?:19|20)\d\d)\s*[-/ ]?\s*q(?P<q>\d){_E}",
+    _after_b(r"(?P<y>(?:19|20)\d\d)", 4) + rf"\s*[-/ ]?\s*q(?P<q>\d){_E}",
     # Q3 2019, Q3-2019, Q3/19, Q3 '19, Q3 of 2019
-    rf"{_B}q(?P<q>\d)\s*(?:of\s+|[-/ ]\s*)?(?P<y>{_YEAR}|['’]\d\d|\d\d(?!\d)){_E}",
+    _after_b("q", 1) + rf"(?P<q>\d)\s*(?:of\s+|[-/ ]\s*)?(?P<y>{_YEAR}|['’]\d\d|\d\d(?!\d)){_E}",
     # 19Q3
-    rf"{_B}(?P<y>\d\d)q(?P<q>\d){_E}",
+    _after_b(r"(?P<y>\d\d)", 2) + rf"q(?P<q>\d){_E}",
     # 3Q19, 3Q2019
-    rf"{_B}(?P<q>\d)q(?P<y>\d\d|(?:19|20)\d\d){_E}",
+    _after_b(r"(?P<q>\d)", 1) + rf"q(?P<y>\d\d|(?:19|20)\d\d){_E}",
     # third quarter (of 2019), 3rd quarter 2019, last quarter of 2019
     rf"{_B}(?:the\s+)?(?P<o>first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last|final)"
     rf"\s+(?:quarter|qtr\.?)(?:\s+(?:of\s+|in\s+)?(?P<y>{_YEAR}))?(?![a-z0-9])",
     # qtr 4 2019, quarter 4
-    rf"{_B}(?:qtr\.?|quarter)\s*(?P<q>\d)(?:\s+(?:of\s+)?(?P<y>(?:19|20)\d\d))?{_E}",
+    _after_b("q", 1) + rf"(?:tr\.?|uarter)\s*(?P<q>\d)(?:\s+(?:of\s+)?(?P<y>(?:19|20)\d\d))?{_E}",
     # 2019年第三季度, 2019年三季度, 2019年Q3, 19年第3季度
     r"(?:(?P<y>(?:19|20)?\d\d)\s*年|(?P<yr>今年|本年|去年|上年|前年|明年))\s*(?:的\s*)?(?:第\s*)?"
     r"(?P<zq>[一二三四五六七八九1-9])\s*季度?(?!月)",
@@ -108,22 +121,22 @@ _QUARTER_PATTERNS = [
     # 第三季度, 三季度, 第3季度, Q3季度
     r"(?:第\s*)?(?P<zq>[一二三四五六七八九1-9])\s*季度",
     # bare Q3, 4Q
-    rf"{_B}q(?P<q>\d){_E}",
-    rf"{_B}(?P<q>\d)q{_E}",
+    _after_b("q", 1) + rf"(?P<q>\d){_E}",
+    _after_b(r"(?P<q>\d)", 1) + rf"q{_E}",
 ]
 _QUARTER_RES = [re.compile(p) for p in _QUARTER_PATTERNS]
 
 # Half years: H1 2019, 2019H1, 1H19, 19H1, H1'19, first half of 2019, 2019年上半年.
 _HALF_PATTERNS = [
-    rf"{_B}(?P<y>(?:19|20)\d\d)\s*[-/ ]?\s*h(?P<h>\d){_E}",
-    rf"{_B}h(?P<h>\d)\s*(?:of\s+|[-/ ]\s*)?(?P<y>{_YEAR}|['’]\d\d|\d\d(?!\d)){_E}",
-    rf"{_B}(?P<y>\d\d)h(?P<h>\d){_E}",
-    rf"{_B}(?P<h>\d)h(?P<y>\d\d|(?:19|20)\d\d){_E}",
+    _after_b(r"(?P<y>(?:19|20)\d\d)", 4) + rf"\s*[-/ ]?\s*h(?P<h>\d){_E}",
+    _after_b("h", 1) + rf"(?P<h>\d)\s*(?:of\s+|[-/ ]\s*)?(?P<y>{_YEAR}|['’]\d\d|\d\d(?!\d)){_E}",
+    _after_b(r"(?P<y>\d\d)", 2) + rf"h(?P<h>\d){_E}",
+    _after_b(r"(?P<h>\d)", 1) + rf"h(?P<y>\d\d|(?:19|20)\d\d){_E}",
     rf"{_B}(?:the\s+)?(?P<o>first|1st|second|2nd|latter|last)\s+half"
     rf"(?:\s+(?:of\s+|in\s+)?(?:the\s+)?(?P<y>{_YEAR}))?{_E}",
     r"(?P<y>(?:19|20)?\d\d|今年|本年|去年|上年|前年|明年)\s*(?:年\s*)?(?:的\s*)?(?P<zh>上|下)半年",
     r"(?P<zh>上|下)半年",
-    rf"{_B}h(?P<h>\d){_E}",
+    _after_b("h", 1) + rf"(?P<h>\d){_E}",
 ]
 _HALF_RES = [re.compile(p) for p in _HALF_PATTERNS]
 _HALF_WORDS = {
@@ -143,8 +156,10 @@ _EDGE_RES = [
         rf"{_B}(?:the\s+)?(?P<edge>beginning|start|early|end|late|close)(?:\s+|-)(?:of\s+)?"
         rf"(?:the\s+)?(?P<y>{_YEAR}){_E}"
     ),
-    re.compile(rf"{_B}(?P<y>(?:19|20)\d\d)\s*(?:year[- ]?)?(?P<edge>end|start){_E}"),
-    re.compile(rf"{_B}year[- ]?(?P<edge>end|start)\s*(?:of\s+)?(?P<y>(?:19|20)\d\d){_E}"),
+    re.compile(_after_b(r"(?P<y>(?:19|20)\d\d)", 4) + rf"\s*(?:year[- ]?)?(?P<edge>end|start){_E}"),
+    re.compile(
+        _after_b("y", 1) + rf"ear[- ]?(?P<edge>end|start)\s*(?:of\s+)?(?P<y>(?:19|20)\d\d){_E}"
+    ),
     re.compile(
         r"(?P<y>(?:19|20)\d\d|今年|本年|去年|上年|前年|明年)\s*(?:年\s*)?(?P<edge>年初|年底|年末|初|底|末)"
     ),
@@ -177,7 +192,9 @@ _RANGE_RES = [
 ]
 
 _RELATIVE_RE = re.compile(
-    rf"{_B}(?P<rel>last quarter|previous quarter|this quarter|current quarter|next quarter){_E}"
+    "(?P<rel>"
+    + _after_b_words("last quarter|previous quarter|this quarter|current quarter|next quarter")
+    + rf"){_E}"
     rf"(?!\s+(?:of\s+|in\s+)?(?:{_YEAR}))"
     r"|(?P<zrel>上个?季度|本季度|这个?季度|上一季度|下个?季度|下一季度)"
 )
@@ -188,7 +205,7 @@ _YOY_RE = re.compile(
     rf"(?:\s+(?:of\s+|in\s+)?(?:the\s+)?(?:last|previous|prior) year|\s+a year (?:ago|earlier))?){_E}"
     r"|同比|去年同期|上年同期"
 )
-_REL_YEAR_RE = re.compile(rf"{_B}(?P<rel>{_REL_YEAR}){_E}")
+_REL_YEAR_RE = re.compile(rf"(?P<rel>{_after_b_words(_REL_YEAR)}){_E}")
 
 # Spans that look like a month or a date. Their year, month and day are read from the groups
 # (`_read_date`).
@@ -198,7 +215,8 @@ _DATE_RES = [
         rf"(?:(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,?\s*)?(?P<y>(?:19|20)\d\d){_E}"
     ),
     re.compile(
-        rf"{_B}(?P<y>(?:19|20)\d\d)[-/.](?P<m>0?[1-9]|1[0-2])(?:[-/.](?P<d>\d{{1,2}}))?{_E}"
+        _after_b(r"(?P<y>(?:19|20)\d\d)", 4)
+        + rf"[-/.](?P<m>0?[1-9]|1[0-2])(?:[-/.](?P<d>\d{{1,2}}))?{_E}"
     ),
     re.compile(rf"{_B}(?P<m>0?[1-9]|1[0-2])[-/](?P<y>(?:19|20)\d\d){_E}"),
     re.compile(r"(?P<y>(?:19|20)\d\d)\s*年\s*(?P<m>\d{1,2})\s*月(?:\s*(?P<d>\d{1,2})\s*[日号])?"),

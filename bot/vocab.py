@@ -56,7 +56,12 @@ def normalize(text: str) -> str:
     matched in."""
     # ASCII is its own NFKC form. split/join is re.sub(r"\s+", " ") + strip (str.isspace and
     # re's \s are the same set) at a quarter of the cost on a 4,096-character message.
-    nfkc = text if text.isascii() else unicodedata.normalize("NFKC", text)
+    # is_normalized is a quick check, about a sixth of normalize's cost on a long message.
+    nfkc = (
+        text
+        if text.isascii() or unicodedata.is_normalized("NFKC", text)
+        else unicodedata.normalize("NFKC", text)
+    )
     return " ".join(to_simplified(nfkc).lower().split())
 
 

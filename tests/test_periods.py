@@ -377,3 +377,42 @@ def test_long_message_names_the_first_wrong_period_it_reads() -> None:
     message = " ".join(["aftermarket dau q5.", *sentences, "aftermarket dau aug-oct 2019."])
     query = parse_question(message, shipped_vocabulary(), TODAY)
     assert query.error == "period:Q5"
+
+
+# A period form inside a longer word or number is no period: "faq3" is not Q3, "x2019q3" no
+# quarter, "tech1" no half. The patterns check the character before their first one.
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("faq3", []),
+        ("bbq3 2019", [("year", 2019, None)]),
+        ("x2019q3", []),
+        ("ab19q3", []),
+        ("a3q19", []),
+        ("a3q", []),
+        ("tech1", []),
+        ("x2019h1", []),
+        ("ab19h2", []),
+        ("a1h19", []),
+        ("bh1 2019", [("year", 2019, None)]),
+        ("headquarter 4", []),
+        ("hqtr 4", []),
+        ("xlast quarter", []),
+        ("xthis year", []),
+        ("x2019 year-end", []),
+        ("xyear-end2019", []),
+        ("v2019-08", []),
+        # the same forms standing alone are periods
+        ("q3 2019", [("quarter", 2019, 3)]),
+        ("h1 2019", [("half", 2019, 1)]),
+        ("1h19", [("half", 2019, 1)]),
+        ("quarter 4", [("bare_quarter", None, 4)]),
+        ("2019 year-end", [("quarter", 2019, 4)]),
+        ("year-end2019", [("quarter", 2019, 4)]),
+        ("(2019-08)", [("quarter", 2019, 3)]),
+        ("去年", [("year", 2025, None)]),
+    ],
+)
+def test_period_forms_inside_longer_words_are_not_read(text: str, found: list) -> None:
+    specs, _ = find_periods(text, TODAY)
+    assert [(f.spec.kind, f.spec.year, f.spec.quarter) for f in specs] == found

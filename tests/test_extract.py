@@ -351,3 +351,16 @@ def test_cli_import_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_number_too_large_to_be_a_figure_is_no_candidate(db_path, tmp_path) -> None:
+    """A 400-digit run (a pasted id, a hash) is read as no number: the review table and the
+    CSV list the real figures, and the command does not fail."""
+    path = tmp_path / "r.txt"
+    path.write_text(f"Reference {'9' * 400}. {BODY}", encoding="utf-8")
+    cands = candidates(path)
+    assert all(c["value"] < 1e300 for c in cands)
+    assert find(cands, 283000000)["period"] == "2019Q3"
+    table = run("extract", str(path))
+    assert table.exit_code == 0, table.output
+    assert "283" in table.output and "unexpected" not in table.output

@@ -6,6 +6,7 @@ at it. Full-width digits are read by a one-to-one translation, which keeps spans
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -138,7 +139,8 @@ def find_numbers(sentence: str) -> list[Number]:
             value *= {"hundred": 1e2, "thousand": 1e3, "million": 1e6, "billion": 1e9}[scale_word]
         found.append(Number(value, m.start(), m.end(), False, "word", bool(scale_word), m[0]))
     found.sort(key=lambda n: n.start)
-    return found
+    # A run of hundreds of digits (an id, a hash) overflows to infinity: it is no figure.
+    return [n for n in found if math.isfinite(n.value)]
 
 
 def _round(x: float) -> float:

@@ -5,6 +5,7 @@ import re
 
 from bot.answer import ask
 from bot.format import render_text
+from bot.ingest import ingest_file
 from bot.parse import merge_followup, parse_question
 
 TODAY = dt.date(2026, 11, 26)
@@ -173,3 +174,64 @@ def test_unanswered_questions_are_recorded(fresh_db) -> None:
     rows = fresh_db.unanswered()
     assert rows[0]["question"] == "aftermarket revenue" and rows[0]["count"] == 2
     assert len(rows) == 1
+
+
+# -- mutation survivors of bot/answer.py (issue 9): each test pins a reply a user reads ---------
+
+SOURCE = "Source: Q3 2019 Pan-Automotive Industry Mini Program Report, Aladdin Research Institute"
+
+
+def ingest_rows(store, tmp_path, rows: list[str], name: str = "more.csv") -> None:
+    header = (
+        "metric,segment,platform,period,value,qualifier,unit,source,stated_pct,note,note_zh,"
+        "source_title,source_publisher,source_published\n"
+    )
+    path = tmp_path / name
+    path.write_text(header + "".join(r + "\n" for r in rows), encoding="utf-8")
+    ingest_file(store, path)
+
+
+def test_a_period_alone_asks_which_figure_with_one_example_per_market(fresh_db) -> None:
+    # The examples show the breadth of the store: one series of each of its four markets.
+    en = ask("Q3 2019", fresh_db, today=TODAY)
+    assert en.status == "ambiguous" and not en.facts
+    assert render_text(en, fresh_db.vocabulary) == (
+        "Which figure? Name a metric or market, e.g. one of these.\n"
+        "Try: aftermarket DAU 2019Q3 · overseas taxi Alipay cities 2019Q3 · "
+        "pan-auto users 2019Q3 · ride code Alipay cities 2019Q3"
+    )
+    zh = ask("2019年第三季度", fresh_db, today=TODAY)
+    assert zh.status == "ambiguous"
+    assert render_text(zh, fresh_db.vocabulary) == (
+        "请说明要查哪个指标或市场，例如：\n"
+        "可以试试：后市场 日活 2019Q3 · 境外打车 支付宝 城市 2019Q3 · 泛汽车 用户 2019Q3 · "
+        "乘车码 支付宝 城市 2019Q3"
+    )
+
+
+def test_too_many_matching_figures_ask_to_be_more_specific(fresh_db, tmp_path) -> None:
+    # Ten more aftermarket series make twelve, as many as one reply shows: all answered.
+    src = "wide,,,,Wide report,Wide Research,2020-02-01"
+    rows = [
+        f"{m},aftermarket,{p},2019Q3,10,=,{m},{src}"
+        for p in ("", "wechat")
+        for m in ("cities", "countries", "platforms", "provinces", "users")
+    ]
+    ingest_rows(fresh_db, tmp_path, rows)
+    assert len(ask("aftermarket Q3", fresh_db, today=TODAY).facts) == 12
+    # A thirteenth is one too many.
+    ingest_rows(fresh_db, tmp_path, [f"dau,aftermarket,wechat,2019Q3,10,=,users,{src}"], "13.csv")
+    en = ask("aftermarket Q3", fresh_db, today=TODAY)
+    assert en.status == "ambiguous" and not en.facts
+    # The first four series, in the store's order (market, platform, metric), as buttons.
+    assert render_text(en, fresh_db.vocabulary) == (
+        "That matches too many figures; please be more specific.\n"
+        "Try: aftermarket cities 2019Q3 · aftermarket countries 2019Q3 · aftermarket DAU 2019Q3 · "
+        "aftermarket MAU 2019Q3"
+    )
+    zh = ask("后市场 三季度", fresh_db, today=TODAY)
+    assert zh.status == "ambiguous"
+    assert render_text(zh, fresh_db.vocabulary) == (
+        "匹配的数据太多，请说得更具体一些。\n"
+        "可以试试：后市场 城市 2019Q3 · 后市场 国家 2019Q3 · 后市场 日活 2019Q3 · 后市场 月活 2019Q3"
+    )

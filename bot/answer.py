@@ -112,21 +112,21 @@ def _side(key: Key, period: str | None) -> dict:
 def _side_text(store: Store, side: dict, lang: Lang) -> str:
     """ "ride code Alipay: no provinces figure in the store" for one missing side."""
     v = store.vocabulary
+    # ``label`` gives "" for a None key. Every missing side names its market or its platform
+    # (_missing_dimensions, _side), so ``who`` is never empty.
     who = " ".join(
         x
         for x in (
-            v.label("segment", side["segment"], lang, short=True) if side["segment"] else "",
-            v.label("platform", side["platform"], lang) if side["platform"] else "",
+            v.label("segment", side["segment"], lang, short=True),
+            v.label("platform", side["platform"], lang),
         )
         if x
     )
-    what = v.label("metric", side["metric"], lang, short=True) if side["metric"] else ""
+    what = v.label("metric", side["metric"], lang, short=True)
     when = _period_text(side["period"] or "", lang)
     if lang == "zh":
-        return f"{who}{when}：没有{what}数据" if who or when else f"没有{what}数据"
+        return f"{who}{when}：没有{what}数据"
     head = ", ".join(x for x in (who, when) if x)
-    if not head:
-        return f"No {what + ' ' if what else ''}figure in the store"
     return f"{head}: no {what + ' ' if what else ''}figure in the store"
 
 
@@ -265,7 +265,7 @@ def _figures(query: Query, store: Store, keys: list[Key]) -> Answer:
                 notes.append(
                     _zh(
                         lang,
-                        f"No figure for {ago.human(lang)}, a year before {p.human(lang)}: "
+                        f"No figure for {ago.human()}, a year before {p.human()}: "
                         "no year-on-year change.",
                         f"没有{ago.human(lang)}（上年同期）的数据，无法计算同比。",
                     )
@@ -336,7 +336,7 @@ def _figures(query: Query, store: Store, keys: list[Key]) -> Answer:
         if periods:
             message += _zh(
                 lang,
-                f" The latest is {periods[-1].human(lang)}.",
+                f" The latest is {periods[-1].human()}.",
                 f"最新数据为{periods[-1].human(lang)}。",
             )
         return Answer(
@@ -367,14 +367,14 @@ def _period_note(query: Query, specs: tuple[PeriodSpec, ...], facts: list[Fact])
     if relative:
         return _zh(
             lang,
-            "Asked: " + ", ".join(s.describe(lang) for s in relative) + ".",
+            "Asked: " + ", ".join(s.describe() for s in relative) + ".",
             "所问时间：" + "、".join(s.describe(lang) for s in relative) + "。",
         )
     shown = sorted({f.period for f in facts})
     if query.comparison == "yoy" and not query.periods:
         return _zh(
             lang,
-            f"Year on year, from the latest quarter ({shown[-1].human(lang)}).",
+            f"Year on year, from the latest quarter ({shown[-1].human()}).",
             f"同比，按最新季度（{shown[-1].human(lang)}）。",
         )
     if query.periods:
@@ -565,5 +565,5 @@ def ask(
         query = merge_followup(previous, query)
     result = answer_query(query, store)
     if record and result.status != "answered" and query.error != "empty":
-        store.record_unanswered(text, normalize(text)[:500], result.status, chat_kind)
+        store.record_unanswered(text, normalize(text), result.status, chat_kind)
     return result

@@ -3,8 +3,11 @@
 import datetime as dt
 import re
 
+import pytest
+
 from bot.answer import ask
 from bot.format import render_text
+from bot.ingest import ingest_file
 from bot.parse import merge_followup, parse_question
 
 TODAY = dt.date(2026, 11, 26)
@@ -173,3 +176,156 @@ def test_unanswered_questions_are_recorded(fresh_db) -> None:
     rows = fresh_db.unanswered()
     assert rows[0]["question"] == "aftermarket revenue" and rows[0]["count"] == 2
     assert len(rows) == 1
+
+
+# -- mutation survivors of bot/answer.py (issue 9): each test pins a reply a user reads ---------
+
+SOURCE = "Source: Q3 2019 Pan-Automotive Industry Mini Program Report, Aladdin Research Institute"
+
+
+def ingest_rows(store, tmp_path, rows: list[str], name: str = "more.csv") -> None:
+    header = (
+        "metric,segment,platform,period,value,qualifier,unit,source,stated_pct,note,note_zh,"
+        "source_title,source_publisher,source_published\n"
+    )
+    path = tmp_path / name
+    path.write_text(header + "".join(r + "\n" for r in rows), encoding="utf-8")
+    ingest_file(store, path)
+
+
+def test_a_period_alone_asks_which_figure_with_one_example_per_market(fresh_db) -> None:
+    # The examples show the breadth of the store: one series of each of its four markets.
+    en = ask("Q3 2019", fresh_db, today=TODAY)
+    assert en.status == "ambiguous" and not en.facts
+    assert render_text(en, fresh_db.vocabulary) == (
+        "Which figure? Name a metric or market, e.g. one of these.\n"
+        "Try: aftermarket DAU 2019Q3 · overseas taxi Alipay cities 2019Q3 · "
+        "pan-auto users 2019Q3 · ride code Alipay cities 2019Q3"
+    )
+    zh = ask("2019年第三季度", fresh_db, today=TODAY)
+    assert zh.status == "ambiguous"
+    assert render_text(zh, fresh_db.vocabulary) == (
+        "请说明要查哪个指标或市场，例如：\n"
+        "可以试试：后市场 日活 2019Q3 · 境外打车 支付宝 城市 2019Q3 · 泛汽车 用户 2019Q3 · "
+        "乘车码 支付宝 城市 2019Q3"
+    )
+
+
+def test_too_many_matching_figures_ask_to_be_more_specific(fresh_db, tmp_path) -> None:
+    # Ten more aftermarket series make twelve, as many as one reply shows: all answered.
+    src = "wide,,,,Wide report,Wide Research,2020-02-01"
+    rows = [
+        f"{m},aftermarket,{p},2019Q3,10,=,{m},{src}"
+        for p in ("", "wechat")
+        for m in ("cities", "countries", "platforms", "provinces", "users")
+    ]
+    ingest_rows(fresh_db, tmp_path, rows)
+    assert len(ask("aftermarket Q3", fresh_db, today=TODAY).facts) == 12
+    # A thirteenth is one too many.
+    ingest_rows(fresh_db, tmp_path, [f"dau,aftermarket,wechat,2019Q3,10,=,users,{src}"], "13.csv")
+    en = ask("aftermarket Q3", fresh_db, today=TODAY)
+    assert en.status == "ambiguous" and not en.facts
+    # The first four series, in the store's order (market, platform, metric), as buttons.
+    assert render_text(en, fresh_db.vocabulary) == (
+        "That matches too many figures; please be more specific.\n"
+        "Try: aftermarket cities 2019Q3 · aftermarket countries 2019Q3 · aftermarket DAU 2019Q3 · "
+        "aftermarket MAU 2019Q3"
+    )
+    zh = ask("后市场 三季度", fresh_db, today=TODAY)
+    assert zh.status == "ambiguous"
+    assert render_text(zh, fresh_db.vocabulary) == (
+        "匹配的数据太多，请说得更具体一些。\n"
+        "可以试试：后市场 城市 2019Q3 · 后市场 国家 2019Q3 · 后市场 日活 2019Q3 · 后市场 月活 2019Q3"
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "said"),
+    [
+        # No market asked: the one that has the figure is the one without MAU.
+        ("wechat provinces MAU", "ride code: no MAU figure in the store."),
+        ("微信 省份 月活", "乘车码：没有月活数据。"),
+        # Two markets, one with a figure: provinces is missing for that one, and the other is
+        # named once, with nothing at all.
+        (
+            "aftermarket vs overseas taxi DAU provinces",
+            "overseas taxi: no figure in the store; aftermarket: no provinces figure in the store.",
+        ),
+        ("后市场 vs 境外打车 日活 省份", "境外打车：没有数据；后市场：没有省份数据。"),
+        ("乘车码 微信省份 vs 支付宝省份", "乘车码 支付宝：没有省份数据。"),
+    ],
+)
+def test_a_missing_side_is_named_with_its_own_market(fresh_db, question: str, said: str) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert a.message == said
+
+
+def test_missing_sides_come_first_then_each_note_once(fresh_db) -> None:
+    en = ask("wechat provinces MAU QoQ", fresh_db, today=TODAY)
+    assert [(f.platform, f.period.label, f.value) for f in en.facts] == [("wechat", "2019Q3", 28)]
+    assert en.message == (
+        "ride code: no MAU figure in the store. No earlier period is stored for "
+        "Ride code (乘车码) WeChat · provinces to compare with."
+    )
+    zh = ask("乘车码 微信 省份 月活 环比", fresh_db, today=TODAY)
+    assert zh.message == "乘车码：没有月活数据。 乘车码 微信 · 省份没有更早的数据可供比较。"
+
+
+def test_not_found_names_every_period_and_series_asked(fresh_db) -> None:
+    two_quarters = ask("aftermarket DAU Q1 2019 vs Q4 2019", fresh_db, today=TODAY)
+    assert two_quarters.status == "not_found" and not two_quarters.facts
+    assert two_quarters.message == (
+        "No figure for Q1 2019, Q4 2019 in the store for Automotive aftermarket mini programs "
+        "· DAU. The latest is Q3 2019."
+    )
+    two_series = ask("后市场 日活 月活 2019年第一季度", fresh_db, today=TODAY)
+    assert two_series.status == "not_found"
+    assert two_series.message == (
+        "没有2019年第一季度的数据：汽车后市场小程序 · 日活；汽车后市场小程序 · 月活。"
+        "最新数据为2019年第三季度。"
+    )
+
+
+@pytest.mark.parametrize("question", ["users wechat vs alipay", "微信 支付宝 用户"])
+def test_two_platforms_of_one_market_are_answered_not_asked_back(fresh_db, question) -> None:
+    # Only ride code has WeChat and Alipay users: no market needs naming.
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert [(f.segment, f.platform, f.value, f.qualifier) for f in a.facts] == [
+        ("ride_code", "wechat", 100_000_000, ">"),
+        ("ride_code", "alipay", 200_000_000, ">"),
+    ]
+
+
+def test_a_followup_asked_through_ask_reuses_the_previous_question(fresh_db) -> None:
+    first = ask("aftermarket DAU Q3", fresh_db, today=TODAY)
+    again = ask("and Q2?", fresh_db, today=TODAY, previous=first.query)
+    assert facts(again) == {("dau", "aftermarket", None, "2019Q2", 28500, "=")}
+    # Without the previous question, "and Q2?" names no figure.
+    assert ask("and Q2?", fresh_db, today=TODAY).status == "ambiguous"
+
+
+def test_empty_questions_are_not_recorded_and_the_cli_is_the_default_chat_kind(fresh_db) -> None:
+    for blank in ("", "   ", "？"):
+        assert ask(blank, fresh_db).status == "invalid"
+    assert fresh_db.unanswered() == []
+    ask("aftermarket revenue", fresh_db)
+    assert [(r["question"], r["chat_kinds"]) for r in fresh_db.unanswered()] == [
+        ("aftermarket revenue", "cli")
+    ]
+
+
+def test_a_metric_of_several_markets_asks_which_one(fresh_db) -> None:
+    en = ask("cities", fresh_db, today=TODAY)
+    assert en.status == "ambiguous" and not en.facts
+    assert render_text(en, fresh_db.vocabulary) == (
+        "That figure exists for more than one market. Which one?\n"
+        "Try: overseas taxi Alipay cities 2019Q3 · ride code Alipay cities 2019Q3 · "
+        "ride code WeChat cities 2019Q3"
+    )
+    zh = ask("城市", fresh_db, today=TODAY)
+    assert render_text(zh, fresh_db.vocabulary) == (
+        "该指标有多个市场的数据，请问是哪一个？\n"
+        "可以试试：境外打车 支付宝 城市 2019Q3 · 乘车码 支付宝 城市 2019Q3 · 乘车码 微信 城市 2019Q3"
+    )

@@ -56,14 +56,9 @@ def _suggest(store: Store, keys: list[Key], lang: Lang) -> list[str]:
 
 
 def _default_suggestions(store: Store, lang: Lang) -> list[str]:
-    keys = store.series_keys(limit=200)
-    # Prefer one series per segment so the examples show the breadth of the store.
-    seen, picked = set(), []
-    for key in keys:
-        if key[1] not in seen:
-            seen.add(key[1])
-            picked.append(key)
-    return _suggest(store, picked, lang)
+    # One series per market, so the examples show the breadth of the store.
+    markets = store.markets(limit=MAX_SUGGESTIONS)
+    return _suggest(store, [store.series_keys(segments=(m,), limit=1)[0] for m in markets], lang)
 
 
 def _fuzzy_hints(store: Store, words: tuple[str, ...]) -> list[str]:
@@ -191,8 +186,9 @@ def answer_query(query: Query, store: Store) -> Answer:
     keys = store.series_keys(query.metrics, query.segments, query.platforms, limit=MAX_SERIES + 1)
     if not keys:
         return _no_series(query, store)
-    segments = {k[1] for k in keys}
-    if query.metrics and not query.segments and len(segments) > 1:
+    # Every matching market counts, not only those of the first keys read.
+    markets = store.markets(query.metrics, query.platforms, limit=2)
+    if query.metrics and not query.segments and len(markets) > 1:
         return Answer(
             query,
             "ambiguous",
@@ -482,20 +478,21 @@ def _no_series(query: Query, store: Store) -> Answer:
     return Answer(query, "not_found", message=message, suggestions=suggestions)
 
 
-def coverage(store: Store, lang: Lang, limit: int = 200) -> str:
+def coverage(store: Store, lang: Lang) -> str:
     """What the store covers, market by market: "pan-auto users; aftermarket DAU, MAU; …"."""
     v = store.vocabulary
+    markets = store.markets(limit=MAX_COVERAGE + 1)
     by_segment: dict[str, list[str]] = {}
-    for metric, segment, _ in store.series_keys(limit=limit):
+    for metric, segment, _ in store.series_keys(segments=tuple(markets[:MAX_COVERAGE]), limit=None):
         names = by_segment.setdefault(segment, [])
         name = v.label("metric", metric, lang, short=True)
         if name not in names:
             names.append(name)
     parts = [
         f"{v.label('segment', seg, lang, short=True)} {('、' if lang == 'zh' else ', ').join(ms)}"
-        for seg, ms in list(by_segment.items())[:MAX_COVERAGE]
+        for seg, ms in by_segment.items()
     ]
-    more = len(by_segment) > MAX_COVERAGE
+    more = len(markets) > MAX_COVERAGE
     sep = "；" if lang == "zh" else "; "
     return sep.join(parts) + (
         _zh(lang, "; and more (/metrics)", "；等（/metrics）") if more else ""

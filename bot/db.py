@@ -167,6 +167,18 @@ def shipped_hash(folder: Path | None = None) -> str:
     return h.hexdigest()
 
 
+def _series_filter(
+    metrics: tuple[str, ...], segments: tuple[str, ...], platforms: tuple[str, ...]
+) -> tuple[str, list[str]]:
+    """A WHERE clause (or "") on the series table and its arguments."""
+    where, args = [], []
+    for col, keys in (("metric", metrics), ("segment", segments), ("platform", platforms)):
+        if keys:
+            where.append(f"{col} IN ({','.join('?' * len(keys))})")
+            args.extend(keys)
+    return (" WHERE " + " AND ".join(where) if where else ""), args
+
+
 class Store:
     """One SQLite file holding figures, sources, notes and the bot's own state."""
 
@@ -394,20 +406,21 @@ class Store:
         metrics: tuple[str, ...] = (),
         segments: tuple[str, ...] = (),
         platforms: tuple[str, ...] = (),
-        limit: int = 50,
+        limit: int | None = 50,
     ) -> list[tuple[str, str, str | None]]:
-        """(metric, segment, platform) series matching every given filter."""
-        where, args = [], []
-        for col, keys in (("metric", metrics), ("segment", segments), ("platform", platforms)):
-            if keys:
-                where.append(f"{col} IN ({','.join('?' * len(keys))})")
-                args.extend(keys)
-        sql = "SELECT metric, segment, platform FROM series"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY segment, platform, metric LIMIT ?"
-        args.append(limit)
-        return [(m, s, p or None) for m, s, p in self.conn.execute(sql, args)]
+        """(metric, segment, platform) series matching every given filter (all if no limit)."""
+        where, args = _series_filter(metrics, segments, platforms)
+        sql = f"SELECT metric, segment, platform FROM series{where} ORDER BY segment, platform, metric"
+        rows = self.conn.execute(sql + " LIMIT ?", [*args, -1 if limit is None else limit])
+        return [(m, s, p or None) for m, s, p in rows]
+
+    def markets(
+        self, metrics: tuple[str, ...] = (), platforms: tuple[str, ...] = (), limit: int = 50
+    ) -> list[str]:
+        """The markets (segment keys) with a series matching the filters, in key order."""
+        where, args = _series_filter(metrics, (), platforms)
+        sql = f"SELECT DISTINCT segment FROM series{where} ORDER BY segment LIMIT ?"
+        return [s for (s,) in self.conn.execute(sql, [*args, limit])]
 
     def periods(self, metric: str, segment: str, platform: str | None) -> list[Period]:
         # Labels come from validated rows: "2019Q3" is read by position, not by regex.

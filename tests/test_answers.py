@@ -329,3 +329,45 @@ def test_a_metric_of_several_markets_asks_which_one(fresh_db) -> None:
         "该指标有多个市场的数据，请问是哪一个？\n"
         "可以试试：境外打车 支付宝 城市 2019Q3 · 乘车码 支付宝 城市 2019Q3 · 乘车码 微信 城市 2019Q3"
     )
+
+
+def test_every_market_counts_however_many_series_one_market_has(fresh_db, tmp_path) -> None:
+    # Thirteen aftermarket user series (on new platforms) sort before pan-auto's one: the
+    # question still names two markets, so the bot asks which, not "too many figures".
+    src = "wide,,,,Wide report,Wide Research,2020-02-01"
+    rows = [f"users,aftermarket,p{i:03d},2019Q3,10,=,users,{src}" for i in range(1, 14)]
+    path = tmp_path / "wide.csv"
+    path.write_text(
+        "metric,segment,platform,period,value,qualifier,unit,source,stated_pct,note,note_zh,"
+        "source_title,source_publisher,source_published\n" + "".join(r + "\n" for r in rows),
+        encoding="utf-8",
+    )
+    ingest_file(fresh_db, path, new_keys=True)
+    a = ask("users Q3 2019", fresh_db, today=TODAY)
+    assert a.status == "ambiguous"
+    assert a.message == "That figure exists for more than one market. Which one?"
+    zh = ask("用户 2019年三季度", fresh_db, today=TODAY)
+    assert zh.message == "该指标有多个市场的数据，请问是哪一个？"
+
+
+def test_coverage_names_every_market_however_many_series_come_first(fresh_db, tmp_path) -> None:
+    # 201 aftermarket series sort first; "It covers" still names the other three markets.
+    src = "wide,,,,Wide report,Wide Research,2020-02-01"
+    rows = [f"users,aftermarket,p{i:03d},2019Q3,10,=,users,{src}" for i in range(1, 202)]
+    path = tmp_path / "wide.csv"
+    path.write_text(
+        "metric,segment,platform,period,value,qualifier,unit,source,stated_pct,note,note_zh,"
+        "source_title,source_publisher,source_published\n" + "".join(r + "\n" for r in rows),
+        encoding="utf-8",
+    )
+    ingest_file(fresh_db, path, new_keys=True)
+    a = ask("Tesla users Q3", fresh_db, today=TODAY)
+    assert a.status == "not_found", a.message
+    covers = a.message.split("It covers: ", 1)[1]
+    assert covers.startswith("aftermarket ")
+    for market in ("pan-auto users", "ride code cities", "overseas taxi"):
+        assert market in covers
+    assert "and more" not in covers
+    # The examples show one series of each market, not four of the first.
+    q3 = ask("Q3 2019", fresh_db, today=TODAY)
+    assert [s.split()[0] for s in q3.suggestions] == ["aftermarket", "overseas", "pan-auto", "ride"]

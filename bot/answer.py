@@ -294,7 +294,10 @@ def _figures(query: Query, store: Store, keys: list[Key]) -> Answer:
         else:
             pairs = list(itertools.pairwise(series_facts))
         for a, b in pairs:
-            if a.qualifier == "=" and b.qualifier == "=" and a.value:
+            # A bound ("over 200 cities") has no measured change; an "about" figure has an
+            # approximate one, marked ~ wherever it is shown.
+            measured = a.qualifier in ("=", "~") and b.qualifier in ("=", "~")
+            if measured and a.value:
                 changes.append(
                     Change(
                         a.metric,
@@ -305,7 +308,13 @@ def _figures(query: Query, store: Store, keys: list[Key]) -> Answer:
                         a.value,
                         b.value,
                         pct_change(a.value, b.value),
+                        a.qualifier,
+                        b.qualifier,
                     )
+                )
+            elif measured:
+                notes.append(
+                    _zh(lang, "No % change from a figure of zero.", "上期数字为零，不计算变化率。")
                 )
             else:
                 notes.append(

@@ -232,8 +232,7 @@ def _pct_between(a: Fact, b: Fact, changes: dict[tuple, Change]) -> str | None:
         pct = pct_change(a.value, b.value)
     else:
         return None
-    text = signed_pct(pct)
-    return f"~{text}" if "~" in (a.qualifier, b.qualifier) else text
+    return signed_pct(pct, "~" in (a.qualifier, b.qualifier))
 
 
 def _bounds(facts: Sequence[Fact]) -> tuple[tuple[bool, ...], tuple[bool, ...]]:

@@ -173,7 +173,7 @@ def _figure_lines(answer: Answer, vocab: Vocabulary, m: _Markup) -> list[str]:
                 said = f"；报告称{pct}" if lang == "zh" else f"; the report states {pct}"
             lines.append(
                 m.esc(f"{label}{who} {span}{colon}")
-                + m.b(signed_pct(c.pct))
+                + m.b(signed_pct(c.pct, c.approximate))
                 + m.esc(f"（{values}{said}）" if lang == "zh" else f" ({values}{said})")
             )
     return lines

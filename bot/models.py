@@ -200,6 +200,11 @@ class Change(NamedTuple):
     from_qualifier: str = "="
     to_qualifier: str = "="
 
+    @property
+    def approximate(self) -> bool:
+        """Whether either figure is an "about" one: the change is then shown as ~+3.5%."""
+        return "~" in (self.from_qualifier, self.to_qualifier)
+
     def as_json(self) -> dict:
         return {
             "metric": self.metric,
@@ -210,6 +215,7 @@ class Change(NamedTuple):
             "from_value": _plain(self.from_value),
             "to_value": _plain(self.to_value),
             "pct": round(self.pct, 1),
+            "approximate": self.approximate,
         }
 
 

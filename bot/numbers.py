@@ -114,9 +114,9 @@ def pct_change(old: float, new: float) -> float:
     return (float(new) - float(old)) / float(old) * 100.0
 
 
-def signed_pct(pct: float) -> str:
-    """+42.2% / -4.6% / 0.0%, always with one decimal and a sign."""
+def signed_pct(pct: float, approximate: bool = False) -> str:
+    """+42.2% / -4.6% / 0.0%, always with one decimal and a sign; ~+3.5% for a change between
+    figures of which one is approximate ("about 3.5 million")."""
     rounded = round(pct, 1)
-    if rounded == 0:
-        return "0.0%"
-    return f"{rounded:+.1f}%"
+    text = "0.0%" if rounded == 0 else f"{rounded:+.1f}%"
+    return f"~{text}" if approximate else text

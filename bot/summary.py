@@ -122,7 +122,7 @@ def _fact_line(f: Fact, change: Change | None, v: Any, lang: Lang) -> tuple[str,
     line = f"• {_esc(name)}: <b>{_esc(figure_text(f, v, lang))}</b>"
     if change is not None:
         vs = change.from_period.human(lang)
-        pct = signed_pct(change.pct)
+        pct = signed_pct(change.pct, change.approximate)
         line += _esc(lang_text(lang, f" ({pct} vs {vs})", f"（较{vs} {pct}）"))
     note = (f.note_zh or f.note) if lang == "zh" else f.note
     return line, (_esc(f" — {note}") if note else "")

@@ -6,7 +6,8 @@ import re
 import pytest
 
 from bot.answer import ask
-from bot.format import render_text
+from bot.chart_spec import chart_spec
+from bot.format import answer_json, render_text
 from bot.ingest import ingest_file
 from bot.parse import merge_followup, parse_question
 
@@ -371,3 +372,51 @@ def test_coverage_names_every_market_however_many_series_come_first(fresh_db, tm
     # The examples show one series of each market, not four of the first.
     q3 = ask("Q3 2019", fresh_db, today=TODAY)
     assert [s.split()[0] for s in q3.suggestions] == ["aftermarket", "overseas", "pan-auto", "ride"]
+
+
+def test_a_change_with_an_about_figure_is_marked_approximate(fresh_db, tmp_path) -> None:
+    # Q4 is "about 300 million" after Q3's exact 283 million: the change is ~+6.0%, in the
+    # text, the JSON and the chart; a step to a bound ("over 310 million") has none.
+    src = "est,,,,Estimate,Est Research,2020-02-01"
+    ingest_rows(
+        fresh_db,
+        tmp_path,
+        [
+            f"users,pan_auto,,2019Q4,300000000,~,users,{src}",
+            f"users,pan_auto,,2020Q1,310000000,>,users,{src}",
+        ],
+    )
+    a = ask("pan-auto users Q3 2019 vs Q4 2019", fresh_db, today=TODAY)
+    text = render_text(a, fresh_db.vocabulary)
+    assert "Change Q3 2019 → Q4 2019: ~+6.0% (283 million → 300 million)" in text
+    assert "bound" not in text
+    assert [(c["pct"], c["approximate"]) for c in answer_json(a, text)["changes"]] == [(6.0, True)]
+    zh = render_text(
+        ask("泛汽车 用户 2019年三季度 vs 2019年四季度", fresh_db, today=TODAY), fresh_db.vocabulary
+    )
+    assert "~+6.0%" in zh and "区间" not in zh
+    spec = chart_spec(a)
+    assert spec is not None and spec.pcts[-1] == "~+6.0%"
+    # Exact figures keep a plain change; a bound gets the note and no change.
+    exact = ask("pan-auto users Q2 vs Q3 2019", fresh_db, today=TODAY)
+    assert [c["approximate"] for c in answer_json(exact, "")["changes"]] == [False]
+    bound = ask("pan-auto users Q4 2019 vs Q1 2020", fresh_db, today=TODAY)
+    assert not bound.changes
+    assert "No % change: at least one figure is a bound, not exact." in render_text(
+        bound, fresh_db.vocabulary
+    )
+
+
+def test_no_change_is_computed_from_zero(fresh_db, tmp_path) -> None:
+    src = "zero,,,,Zero,Zero Research,2020-02-01"
+    ingest_rows(
+        fresh_db,
+        tmp_path,
+        [f"dau,aftermarket,,2019Q4,0,=,users,{src}", f"dau,aftermarket,,2020Q1,100,=,users,{src}"],
+    )
+    a = ask("aftermarket DAU Q4 2019 vs Q1 2020", fresh_db, today=TODAY)
+    assert a.status == "answered" and not a.changes
+    text = render_text(a, fresh_db.vocabulary)
+    assert "No % change from a figure of zero." in text and "bound" not in text
+    zh = ask("后市场 日活 2019年四季度 vs 2020年一季度", fresh_db, today=TODAY)
+    assert "上期数字为零，不计算变化率。" in render_text(zh, fresh_db.vocabulary)

@@ -53,6 +53,7 @@ def test_ask_json_contract(db_path) -> None:
             "from_value": 199000000,
             "to_value": 283000000,
             "pct": 42.2,
+            "approximate": False,
         }
     ]
     assert isinstance(obj["text"], str) and isinstance(obj["suggestions"], list)

@@ -679,6 +679,7 @@ def test_bound_note_and_platform_change_in_full(fresh_db, tmp_path: Path) -> Non
             "from_value": 20,
             "to_value": 28,
             "pct": 40.0,
+            "approximate": False,
         }
     ]
 

@@ -353,3 +353,19 @@ def test_a_push_longer_than_a_message_is_cut_to_fit(fresh_db: Store, tmp_path: P
     assert figures[: len(kept)] == [
         line.split(" — ")[0] + mark for line, mark in zip(kept, "¹²³⁴⁵⁶⁷⁸⁹", strict=False)
     ]
+
+
+@pytest.mark.parametrize(("lang", "said"), [("en", "(~+6.0% vs Q3 2019)"), ("zh", "~+6.0%")])
+def test_a_push_marks_a_change_from_an_about_figure(
+    fresh_db: Store, tmp_path: Path, lang: str, said: str
+) -> None:
+    csv = tmp_path / "about.csv"
+    csv.write_text(
+        HEADER + "users,pan_auto,,2019Q4,300000000,~,users,aladdin-2019q3-pan-auto,,\n",
+        encoding="utf-8",
+    )
+    ingest_file(fresh_db, csv)
+    shown = visible(build_summary(fresh_db, Period(2019, 4), "pan_auto", lang).html)
+    line = next(x for x in shown.splitlines() if x.startswith("•"))
+    assert said in line
+    assert ("about 300 million" if lang == "en" else "约3亿") in line

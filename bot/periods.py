@@ -90,6 +90,8 @@ class PeriodError(ValueError):
 _QUARTER_PATTERNS = [
     # 2019Q3, 2019 Q3, 2019-Q3, 2019 q3
     rf"{_B}(?P<y>(?:19|20)\d\d)\s*[-/ ]?\s*q(?P<q>\d){_E}",
+    # 2019年Q3, 19年q3: before "Q3 2020" takes the q from its year ("2019年q3 2020年1月")
+    r"(?P<y2>(?:19|20)?\d\d)\s*年\s*q(?P<q>\d)",
     # Q3 2019, Q3-2019, Q3/19, Q3 '19, Q3 of 2019
     rf"{_B}q(?P<q>\d)\s*(?:of\s+|[-/ ]\s*)?(?P<y>{_YEAR}|['’]\d\d|\d\d(?!\d)){_E}",
     # 19Q3
@@ -101,10 +103,9 @@ _QUARTER_PATTERNS = [
     rf"\s+(?:quarter|qtr\.?)(?:\s+(?:of\s+|in\s+)?(?P<y>{_YEAR}))?(?![a-z0-9])",
     # qtr 4 2019, quarter 4
     rf"{_B}(?:qtr\.?|quarter)\s*(?P<q>\d)(?:\s+(?:of\s+)?(?P<y>(?:19|20)\d\d))?{_E}",
-    # 2019年第三季度, 2019年三季度, 2019年Q3, 19年第3季度
+    # 2019年第三季度, 2019年三季度, 19年第3季度
     r"(?:(?P<y>(?:19|20)?\d\d)\s*年|(?P<yr>今年|本年|去年|上年|前年|明年))\s*(?:的\s*)?(?:第\s*)?"
     r"(?P<zq>[一二三四五六七八九1-9])\s*季度?(?!月)",
-    r"(?P<y2>(?:19|20)?\d\d)\s*年\s*q(?P<q>\d)",
     # 第三季度, 三季度, 第3季度, Q3季度
     r"(?:第\s*)?(?P<zq>[一二三四五六七八九1-9])\s*季度",
     # bare Q3, 4Q
@@ -239,10 +240,11 @@ _YEAR_RES = [
 # condition, so no match is lost.
 _DIGIT = "<digit>"  # any \d, Unicode digits included: tested with _DIGIT_RE
 _DIGIT_RE = re.compile(r"\d")
-# A month name as every month pattern holds it: after no letter or digit, before no letter but
-# the t or u of "to", "through", "until" (so "market" does not open them).
+# A month name as every month pattern holds it: before no letter but the t or u of "to",
+# "through", "until" (so "market" does not open them). Whatever stands before it: blanking
+# "2019年q3" (which may end just before a letter) can free "jan" in "2019年q3jan 2020".
 _MONTH = "<month>"
-_MONTH_RE = re.compile(rf"{_B}(?:{_MONTHS})(?![a-sv-z])")
+_MONTH_RE = re.compile(rf"(?:{_MONTHS})(?![a-sv-z])")
 _GATE_LITERALS = (
     *("q", "h", "quarter", "qtr", "half", "year", "same", "yoy", "y/y", "y-o-y"),
     *("beginning", "start", "early", "end", "late", "close"),
@@ -260,8 +262,8 @@ _EDGE_NEEDS = [
     (("year",),),
     (("初", "底", "末"),),
 ]
-_QUARTER_NEEDS = [_Q_DIGIT] * 4 + [_QUARTER_WORD, _QUARTER_WORD]
-_QUARTER_NEEDS += [(("季",),), (("年",), ("q",)), (("季",),), _Q_DIGIT, _Q_DIGIT]
+_QUARTER_NEEDS = [_Q_DIGIT, (("年",), ("q",))] + [_Q_DIGIT] * 3 + [_QUARTER_WORD, _QUARTER_WORD]
+_QUARTER_NEEDS += [(("季",),), (("季",),), _Q_DIGIT, _Q_DIGIT]
 _DATE_NEEDS = [((_MONTH,), (_DIGIT,)), ((_DIGIT,),), ((_DIGIT,),), (("年",), ("月",))]
 _YEAR_NEEDS = [(("年",),), ((_DIGIT,),)]
 _REL_YEAR_NEEDS = (("year", "年"),)

@@ -453,3 +453,21 @@ def test_impossible_periods_are_named_back_as_written(phrase: str) -> None:
 def test_no_year_on_year_phrase_is_false_not_unknown() -> None:
     assert find_yoy("aftermarket dau q3 2019") == (False, "aftermarket dau q3 2019")
     assert find_all("aftermarket dau q3 2019", TODAY)[0] is False
+
+
+@pytest.mark.parametrize(
+    ("text", "labels"),
+    [
+        # Each year keeps the quarter written after it: "q3 2020" is not asked here.
+        ("2019年q3 2020年1月", ["2019Q3", "2020Q1"]),
+        ("2018年q4 2019年q3", ["2018Q4", "2019Q3"]),
+        ("2019年q2 2019年7月", ["2019Q2", "2019Q3"]),
+        # A month written straight after such a quarter is still read.
+        ("2019年q3jan 2020", ["2019Q3", "2020Q1"]),
+        ("2019年q3jan", ["2019Q3", "Q1"]),
+    ],
+)
+def test_a_year_written_before_its_quarter_keeps_it(text: str, labels: list[str]) -> None:
+    found, rest = find_periods(text, TODAY)
+    assert [f.spec.label for f in found] == labels
+    assert not rest.strip()

@@ -114,9 +114,11 @@ _QUARTER_PATTERNS = [
 ]
 _QUARTER_RES = [re.compile(p) for p in _QUARTER_PATTERNS]
 
-# Half years: H1 2019, 2019H1, 1H19, 19H1, H1'19, first half of 2019, 2019年上半年.
+# Half years: H1 2019, 2019H1, 2019年H1, 1H19, 19H1, H1'19, first half of 2019, 2019年上半年.
 _HALF_PATTERNS = [
     rf"{_B}(?P<y>(?:19|20)\d\d)\s*[-/ ]?\s*h(?P<h>\d){_E}",
+    # 2019年H1, 19年h2: before "H1 2020" can take the h from its year
+    r"(?P<y>(?:19|20)?\d\d)\s*年\s*h(?P<h>\d)",
     rf"{_B}h(?P<h>\d)\s*(?:of\s+|[-/ ]\s*)?(?P<y>{_YEAR}|['’]\d\d|\d\d(?!\d)){_E}",
     rf"{_B}(?P<y>\d\d)h(?P<h>\d){_E}",
     rf"{_B}(?P<h>\d)h(?P<y>\d\d|(?:19|20)\d\d){_E}",
@@ -255,7 +257,8 @@ _H_DIGIT = (("h",), (_DIGIT,))
 _QUARTER_WORD = (("quarter", "qtr"),)
 _RELATIVE_NEEDS = (("quarter", "季"),)
 _RANGE_NEEDS = [((_MONTH,),), (("月",),)]
-_HALF_NEEDS = [_H_DIGIT] * 4 + [(("half",),), (("半年",),), (("半年",),), _H_DIGIT]
+_HALF_NEEDS = [_H_DIGIT, (("年",), ("h",))] + [_H_DIGIT] * 3
+_HALF_NEEDS += [(("half",),), (("半年",),), (("半年",),), _H_DIGIT]
 _EDGE_NEEDS = [
     (("beginning", "start", "early", "end", "late", "close"),),
     (("end", "start"),),

@@ -710,3 +710,10 @@ def test_a_quarter_after_its_year_is_not_taken_by_the_next_year(fresh_db) -> Non
     a = ask("后市场日活 2018年Q4 2019年Q3", fresh_db, today=TODAY)
     assert {f.period.label for f in a.facts} == {"2019Q3"}
     assert {side[3] for side in sides(a)} == {"2018Q4"}  # named as missing, not 2019Q4
+
+
+@pytest.mark.parametrize("question", ["泛汽车用户 2019年H1", "pan-auto users 2019年 h1"])
+def test_a_half_after_its_year_is_that_half(fresh_db, question: str) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert {f.period.label for f in a.facts} == {"2019Q2"}  # not Q3 2019: H1 is Q1 and Q2
+    assert {side[3] for side in sides(a)} == {"2019Q1"}

@@ -465,9 +465,13 @@ def test_no_year_on_year_phrase_is_false_not_unknown() -> None:
         # A month written straight after such a quarter is still read.
         ("2019年q3jan 2020", ["2019Q3", "2020Q1"]),
         ("2019年q3jan", ["2019Q3", "Q1"]),
+        # Halves written the same way.
+        ("2019年h1", ["2019H1"]),
+        ("19年 h2", ["2019H2"]),
+        ("2019年h1 2020年h2", ["2019H1", "2020H2"]),
     ],
 )
-def test_a_year_written_before_its_quarter_keeps_it(text: str, labels: list[str]) -> None:
+def test_a_year_written_before_its_quarter_or_half_keeps_it(text: str, labels: list[str]) -> None:
     found, rest = find_periods(text, TODAY)
     assert [f.spec.label for f in found] == labels
     assert not rest.strip()

@@ -103,6 +103,8 @@ class PeriodError(ValueError):
 _QUARTER_PATTERNS = [
     # 2019Q3, 2019 Q3, 2019-Q3, 2019 q3
     _after_b(r"(?P<y>(?:19|20)\d\d)", 4) + rf"\s*[-/ ]?\s*q(?P<q>\d){_E}",
+    # 2019年Q3, 19年q3: before "Q3 2020" takes the q from its year ("2019年q3 2020年1月")
+    r"(?P<y2>(?:19|20)?\d\d)\s*年\s*q(?P<q>\d)",
     # Q3 2019, Q3-2019, Q3/19, Q3 '19, Q3 of 2019
     _after_b("q", 1) + rf"(?P<q>\d)\s*(?:of\s+|[-/ ]\s*)?(?P<y>{_YEAR}|['’]\d\d|\d\d(?!\d)){_E}",
     # 19Q3
@@ -114,10 +116,9 @@ _QUARTER_PATTERNS = [
     rf"\s+(?:quarter|qtr\.?)(?:\s+(?:of\s+|in\s+)?(?P<y>{_YEAR}))?(?![a-z0-9])",
     # qtr 4 2019, quarter 4
     _after_b("q", 1) + rf"(?:tr\.?|uarter)\s*(?P<q>\d)(?:\s+(?:of\s+)?(?P<y>(?:19|20)\d\d))?{_E}",
-    # 2019年第三季度, 2019年三季度, 2019年Q3, 19年第3季度
+    # 2019年第三季度, 2019年三季度, 19年第3季度
     r"(?:(?P<y>(?:19|20)?\d\d)\s*年|(?P<yr>今年|本年|去年|上年|前年|明年))\s*(?:的\s*)?(?:第\s*)?"
     r"(?P<zq>[一二三四五六七八九1-9])\s*季度?(?!月)",
-    r"(?P<y2>(?:19|20)?\d\d)\s*年\s*q(?P<q>\d)",
     # 第三季度, 三季度, 第3季度, Q3季度
     r"(?:第\s*)?(?P<zq>[一二三四五六七八九1-9])\s*季度",
     # bare Q3, 4Q
@@ -126,9 +127,11 @@ _QUARTER_PATTERNS = [
 ]
 _QUARTER_RES = [re.compile(p) for p in _QUARTER_PATTERNS]
 
-# Half years: H1 2019, 2019H1, 1H19, 19H1, H1'19, first half of 2019, 2019年上半年.
+# Half years: H1 2019, 2019H1, 2019年H1, 1H19, 19H1, H1'19, first half of 2019, 2019年上半年.
 _HALF_PATTERNS = [
     _after_b(r"(?P<y>(?:19|20)\d\d)", 4) + rf"\s*[-/ ]?\s*h(?P<h>\d){_E}",
+    # 2019年H1, 19年h2: before "H1 2020" can take the h from its year
+    r"(?P<y>(?:19|20)?\d\d)\s*年\s*h(?P<h>\d)",
     _after_b("h", 1) + rf"(?P<h>\d)\s*(?:of\s+|[-/ ]\s*)?(?P<y>{_YEAR}|['’]\d\d|\d\d(?!\d)){_E}",
     _after_b(r"(?P<y>\d\d)", 2) + rf"h(?P<h>\d){_E}",
     _after_b(r"(?P<h>\d)", 1) + rf"h(?P<y>\d\d|(?:19|20)\d\d){_E}",
@@ -257,10 +260,11 @@ _YEAR_RES = [
 # condition, so no match is lost.
 _DIGIT = "<digit>"  # any \d, Unicode digits included: tested with _DIGIT_RE
 _DIGIT_RE = re.compile(r"\d")
-# A month name as every month pattern holds it: after no letter or digit, before no letter but
-# the t or u of "to", "through", "until" (so "market" does not open them).
+# A month name as every month pattern holds it: before no letter but the t or u of "to",
+# "through", "until" (so "market" does not open them). Whatever stands before it: blanking
+# "2019年q3" (which may end just before a letter) can free "jan" in "2019年q3jan 2020".
 _MONTH = "<month>"
-_MONTH_RE = re.compile(rf"{_B}(?:{_MONTHS})(?![a-sv-z])")
+_MONTH_RE = re.compile(rf"(?:{_MONTHS})(?![a-sv-z])")
 _GATE_LITERALS = (
     *("q", "h", "quarter", "qtr", "half", "year", "same", "yoy", "y/y", "y-o-y"),
     *("beginning", "start", "early", "end", "late", "close"),
@@ -271,15 +275,16 @@ _H_DIGIT = (("h",), (_DIGIT,))
 _QUARTER_WORD = (("quarter", "qtr"),)
 _RELATIVE_NEEDS = (("quarter", "季"),)
 _RANGE_NEEDS = [((_MONTH,),), (("月",),)]
-_HALF_NEEDS = [_H_DIGIT] * 4 + [(("half",),), (("半年",),), (("半年",),), _H_DIGIT]
+_HALF_NEEDS = [_H_DIGIT, (("年",), ("h",))] + [_H_DIGIT] * 3
+_HALF_NEEDS += [(("half",),), (("半年",),), (("半年",),), _H_DIGIT]
 _EDGE_NEEDS = [
     (("beginning", "start", "early", "end", "late", "close"),),
     (("end", "start"),),
     (("year",),),
     (("初", "底", "末"),),
 ]
-_QUARTER_NEEDS = [_Q_DIGIT] * 4 + [_QUARTER_WORD, _QUARTER_WORD]
-_QUARTER_NEEDS += [(("季",),), (("年",), ("q",)), (("季",),), _Q_DIGIT, _Q_DIGIT]
+_QUARTER_NEEDS = [_Q_DIGIT, (("年",), ("q",))] + [_Q_DIGIT] * 3 + [_QUARTER_WORD, _QUARTER_WORD]
+_QUARTER_NEEDS += [(("季",),), (("季",),), _Q_DIGIT, _Q_DIGIT]
 _DATE_NEEDS = [((_MONTH,), (_DIGIT,)), ((_DIGIT,),), ((_DIGIT,),), (("年",), ("月",))]
 _YEAR_NEEDS = [(("年",),), ((_DIGIT,),)]
 _REL_YEAR_NEEDS = (("year", "年"),)

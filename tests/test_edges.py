@@ -693,3 +693,28 @@ def test_a_metric_no_asked_market_has_is_named_for_each_market(fresh_db) -> None
     assert sides(en) == {("mau", "pan_auto", None, None), ("mau", "ride_code", None, None)}
     zh = ask("泛汽车 vs 乘车码 用户 月活", fresh_db, today=TODAY)
     assert "泛汽车：没有月活数据；乘车码：没有月活数据。" in text(zh, fresh_db).splitlines()
+
+
+# -- two quarters each written after its year (issue 9) ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question", ["后市场日活 2019年Q2 2019年Q3", "aftermarket DAU 2019年Q2 2019年7月"]
+)
+def test_quarters_written_after_their_years_are_both_answered(fresh_db, question: str) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert {f.period.label for f in a.facts} == {"2019Q2", "2019Q3"}
+
+
+def test_a_quarter_after_its_year_is_not_taken_by_the_next_year(fresh_db) -> None:
+    a = ask("后市场日活 2018年Q4 2019年Q3", fresh_db, today=TODAY)
+    assert {f.period.label for f in a.facts} == {"2019Q3"}
+    assert {side[3] for side in sides(a)} == {"2018Q4"}  # named as missing, not 2019Q4
+
+
+@pytest.mark.parametrize("question", ["泛汽车用户 2019年H1", "pan-auto users 2019年 h1"])
+def test_a_half_after_its_year_is_that_half(fresh_db, question: str) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert {f.period.label for f in a.facts} == {"2019Q2"}  # not Q3 2019: H1 is Q1 and Q2
+    assert {side[3] for side in sides(a)} == {"2019Q1"}

@@ -416,3 +416,101 @@ def test_long_message_names_the_first_wrong_period_it_reads() -> None:
 def test_period_forms_inside_longer_words_are_not_read(text: str, found: list) -> None:
     specs, _ = find_periods(text, TODAY)
     assert [(f.spec.kind, f.spec.year, f.spec.quarter) for f in specs] == found
+
+
+# -- where each kind of phrase stands, what it says, what is named back (issue 9) -------------
+
+# One phrase for each part of the grammar: relative quarters, month ranges (English and
+# Chinese), halves, a year's beginning or end, quarters (Chinese ones with Arabic digits too),
+# dates, years, relative years and bare months. Today is 26 November 2026.
+PHRASE_SPECS = [
+    ("last quarter", PeriodSpec("quarter", 2026, 3, "last quarter", "last quarter")),
+    ("jul-sep 2019", PeriodSpec("quarter", 2019, 3, "jul-sep 2019")),
+    ("2019年7-9月", PeriodSpec("quarter", 2019, 3, "2019年7-9月")),
+    ("h1 2019", PeriodSpec("half", 2019, 1, "h1 2019")),
+    ("end of 2019", PeriodSpec("quarter", 2019, 4, "end of 2019")),
+    ("2019年底", PeriodSpec("quarter", 2019, 4, "2019年底")),
+    ("q3 2019", PeriodSpec("quarter", 2019, 3, "q3 2019")),
+    ("2019年q3", PeriodSpec("quarter", 2019, 3, "2019年q3")),
+    ("19年q2", PeriodSpec("quarter", 2019, 2, "19年q2")),
+    ("2019年第3季度", PeriodSpec("quarter", 2019, 3, "2019年第3季度")),
+    ("第3季度", PeriodSpec("bare_quarter", None, 3, "第3季度")),
+    ("4季度", PeriodSpec("bare_quarter", None, 4, "4季度")),
+    ("september 2019", PeriodSpec("quarter", 2019, 3, "september 2019")),
+    ("in 2019", PeriodSpec("year", 2019, None, "in 2019")),
+    ("2019年", PeriodSpec("year", 2019, None, "2019年")),
+    ("last year", PeriodSpec("year", 2025, None, "last year", "last year")),
+    ("去年", PeriodSpec("year", 2025, None, "去年", "去年")),
+    ("3月", PeriodSpec("bare_quarter", None, 1, "3月")),
+]
+
+
+@pytest.mark.parametrize(("phrase", "spec"), PHRASE_SPECS)
+def test_each_phrase_is_read_with_its_words_and_where_it_stands(phrase, spec) -> None:
+    text = f"dau {phrase} please"
+    found, rest = find_periods(text, TODAY)
+    assert found == [(spec, 4, 4 + len(phrase))]
+    assert rest == "dau " + " " * len(phrase) + " please"
+
+
+def test_every_kind_of_phrase_stands_where_it_is_in_a_long_text() -> None:
+    text = _FILLER + "".join(f"{phrase} {_FILLER}" for phrase, _ in PHRASE_SPECS)
+    _yoy, found, _rest = find_all(text, TODAY)
+    assert [f.spec for f in found] == [spec for _, spec in PHRASE_SPECS]
+    assert [text[f.start : f.end] for f in found] == [phrase for phrase, _ in PHRASE_SPECS]
+
+
+# A month without a year is its quarter (of the latest year with figures): the calendar's.
+BARE_MONTHS = {
+    1: ["january", "jan", "feb", "march", "mar.", "1月", "2月", "3月"],
+    2: ["april", "apr", "june", "jun", "4月", "5月", "6月"],
+    3: ["july", "jul", "aug", "september", "sep", "7月", "8月", "9月"],
+    4: ["october", "oct", "nov", "december", "dec", "10月", "11月", "12月"],
+}
+
+
+@pytest.mark.parametrize(
+    ("phrase", "quarter"), [(p, q) for q, phrases in BARE_MONTHS.items() for p in phrases]
+)
+def test_a_month_alone_is_its_quarter(phrase: str, quarter: int) -> None:
+    found, _ = find_periods(phrase, TODAY)
+    assert [f.spec for f in found] == [PeriodSpec("bare_quarter", None, quarter, phrase)]
+
+
+@pytest.mark.parametrize(
+    "phrase",
+    ["h3 2019", "2019h3", "h0", "september 31 2019", "2019年13月", "2019年2月30日", "13月", "0月"],
+)
+def test_impossible_periods_are_named_back_as_written(phrase: str) -> None:
+    with pytest.raises(PeriodError) as e:
+        find_periods(phrase, TODAY)
+    assert str(e.value) == phrase
+    query = parse_question(f"aftermarket dau {phrase}", shipped_vocabulary(), TODAY)
+    assert query.error == f"period:{phrase}"
+
+
+def test_no_year_on_year_phrase_is_false_not_unknown() -> None:
+    assert find_yoy("aftermarket dau q3 2019") == (False, "aftermarket dau q3 2019")
+    assert find_all("aftermarket dau q3 2019", TODAY)[0] is False
+
+
+@pytest.mark.parametrize(
+    ("text", "labels"),
+    [
+        # Each year keeps the quarter written after it: "q3 2020" is not asked here.
+        ("2019年q3 2020年1月", ["2019Q3", "2020Q1"]),
+        ("2018年q4 2019年q3", ["2018Q4", "2019Q3"]),
+        ("2019年q2 2019年7月", ["2019Q2", "2019Q3"]),
+        # A month written straight after such a quarter is still read.
+        ("2019年q3jan 2020", ["2019Q3", "2020Q1"]),
+        ("2019年q3jan", ["2019Q3", "Q1"]),
+        # Halves written the same way.
+        ("2019年h1", ["2019H1"]),
+        ("19年 h2", ["2019H2"]),
+        ("2019年h1 2020年h2", ["2019H1", "2020H2"]),
+    ],
+)
+def test_a_year_written_before_its_quarter_or_half_keeps_it(text: str, labels: list[str]) -> None:
+    found, rest = find_periods(text, TODAY)
+    assert [f.spec.label for f in found] == labels
+    assert not rest.strip()

@@ -785,3 +785,12 @@ def test_a_message_up_to_the_long_message_size_is_read_whole(fresh_db) -> None:
         ("dau", "aftermarket", None, "2019Q3", 27200),
         ("mau", "aftermarket", None, "2019Q3", 401000),
     }
+
+
+@pytest.mark.parametrize(
+    "question", ["Q2 2019. What was the aftermarket DAU?", "2019年第二季度。后市场日活是多少？"]
+)
+def test_a_period_fragment_before_the_question_is_read(fresh_db, question: str) -> None:
+    # The first sentence names no market but holds nothing unknown: it completes the question.
+    a = ask(question, fresh_db, today=TODAY)
+    assert facts(a) == {("dau", "aftermarket", None, "2019Q2", 28500)}

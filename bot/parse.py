@@ -204,17 +204,13 @@ def _question_sentences(
     store knows, and fragments with nothing unknown in them ("Q3 2019?"). All of it when no
     sentence names anything."""
     starts = [a for a, _ in spans]
-    content = [False] * len(spans)
-    chatter = [False] * len(spans)
-    for pos, term in terms:
-        if term.kind in _CONTENT_KINDS:
-            content[bisect.bisect_right(starts, pos) - 1] = True
-    if not any(content):
+    sentence = lambda pos: bisect.bisect_right(starts, pos) - 1  # noqa: E731
+    named = {sentence(pos) for pos, term in terms if term.kind in _CONTENT_KINDS}
+    if not named:
         return terms, unknown, periods
-    for pos, _ in unknown:
-        chatter[bisect.bisect_right(starts, pos) - 1] = True
-    keep = [c or not x for c, x in zip(content, chatter, strict=True)]
-    inside = lambda pos: keep[bisect.bisect_right(starts, pos) - 1]  # noqa: E731
+    chatter = {sentence(pos) for pos, _ in unknown}
+    keep = named | (set(range(len(spans))) - chatter)
+    inside = lambda pos: sentence(pos) in keep  # noqa: E731
     return (
         [t for t in terms if inside(t[0])],
         [u for u in unknown if inside(u[0])],
@@ -258,12 +254,12 @@ def parse_question(text: str, vocab: Vocabulary, today: dt.date | None = None) -
 
     ``today`` resolves relative periods (last quarter, 去年); the real date when None.
     """
-    original = text if isinstance(text, str) else str(text)
+    original = str(text)  # the text itself when it is one
     prepared = _prepare(original)
     lowered = _NOISE_RE.sub(" ", prepared)  # one character for one: positions stay valid
-    lang = "zh" if _CJK_RUN_RE.search(lowered) else "en"
     if not lowered.strip():
-        return Query(text=original, lang=lang, error="empty")
+        return Query(text=original, error="empty")  # no Chinese either: the default language
+    lang = "zh" if _CJK_RUN_RE.search(lowered) else "en"
 
     marks = prepared  # where sentences end, position for position with ``lowered``
     if len(lowered) > _LONG_MESSAGE:
@@ -274,10 +270,10 @@ def parse_question(text: str, vocab: Vocabulary, today: dt.date | None = None) -
         return Query(text=original, lang=lang, error=f"period:{e}")
     terms, unknown = _terms(rest, vocab)
     # A long message: keep the sentences that name a metric, market, platform or topic (the
-    # question may be anywhere); greetings and chatter around it are not the question.
-    spans = _segments(marks) if _SENTENCE_END_RE.search(marks) else []
-    if len(spans) > 1:
-        terms, unknown, found_periods = _question_sentences(spans, terms, unknown, found_periods)
+    # question may be anywhere); greetings and chatter around it are not the question. A
+    # message of one sentence keeps all of it.
+    spans = _segments(marks)
+    terms, unknown, found_periods = _question_sentences(spans, terms, unknown, found_periods)
 
     period_words = [
         m.group(0)
@@ -295,7 +291,7 @@ def parse_question(text: str, vocab: Vocabulary, today: dt.date | None = None) -
 
     periods: list[PeriodSpec] = [f.spec for f in found_periods]
     if "latest" in by_kind.get("period", []) and not periods:
-        periods.append(PeriodSpec("latest", text="latest"))
+        periods.append(PeriodSpec("latest"))
 
     compare = by_kind.get("compare", [])
     platforms = _unique(by_kind.get("platform", []))
@@ -318,12 +314,9 @@ def parse_question(text: str, vocab: Vocabulary, today: dt.date | None = None) -
     else:
         comparison = "none"
     if "series" in compare and not periods:
-        distinct_periods = [PeriodSpec("all", text="all")]
+        distinct_periods = [PeriodSpec("all")]
 
-    langs = by_kind.get("lang", [])
-    if langs:
-        lang = langs[-1]  # "in Chinese" / "英文" overrides the script used
-    topics = by_kind.get("topic", [])
+    lang = by_kind.get("lang", [lang])[-1]  # "in Chinese" / "英文" overrides the script used
     return Query(
         text=original,
         metrics=_unique(by_kind.get("metric", [])),
@@ -331,7 +324,7 @@ def parse_question(text: str, vocab: Vocabulary, today: dt.date | None = None) -
         platforms=platforms,
         periods=tuple(distinct_periods),
         comparison=comparison,
-        topic=topics[0] if topics else None,
+        topic=by_kind.get("topic", [None])[0],
         lang=lang,
         want_chart="chart" in by_kind.get("intent", []),
         unknown=_unique([u for _, u in unknown if u]),

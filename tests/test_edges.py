@@ -14,6 +14,7 @@ import pytest
 from bot.answer import ask
 from bot.format import answer_json, render_text
 from bot.ingest import ingest_file
+from bot.parse import parse_question
 
 TODAY = dt.date(2026, 11, 26)  # last quarter = Q3 2026, last year = 2025
 IN_2019 = dt.date(2019, 11, 26)  # last quarter = Q3 2019, which the store has
@@ -718,3 +719,104 @@ def test_a_half_after_its_year_is_that_half(fresh_db, question: str) -> None:
     a = ask(question, fresh_db, today=TODAY)
     assert {f.period.label for f in a.facts} == {"2019Q2"}  # not Q3 2019: H1 is Q1 and Q2
     assert {side[3] for side in sides(a)} == {"2019Q1"}
+
+
+# -- what the parser understands: the periods asked and what is compared ----------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "periods", "comparison"),
+    [
+        # "latest" is a period asked (the newest stored quarter), not "no period asked".
+        ("aftermarket DAU latest", ("latest",), "none"),
+        ("后市场日活 最新", ("latest",), "none"),
+        ("aftermarket DAU Q3 2019", ("2019Q3",), "none"),
+        # A trend is every stored quarter, compared with each other.
+        ("aftermarket DAU trend", ("all",), "periods"),
+        ("aftermarket DAU by quarter", ("all",), "periods"),
+        ("后市场日活 趋势", ("all",), "periods"),
+        # A year or a half holds several quarters: its quarters are compared.
+        ("pan-auto users 2019", ("2019",), "periods"),
+        ("泛汽车用户 2019年", ("2019",), "periods"),
+        ("pan-auto users H1 2019", ("2019H1",), "periods"),
+        ("pan-auto users H2", ("H2",), "periods"),
+        ("泛汽车用户 下半年", ("H2",), "periods"),
+        # Two markets are compared with each other.
+        ("pan-auto vs ride code users", (), "segments"),
+        ("泛汽车和乘车码 用户", (), "segments"),
+    ],
+)
+def test_periods_asked_and_what_is_compared(fresh_db, question, periods, comparison) -> None:
+    query = parse_question(question, fresh_db.vocabulary, TODAY)
+    assert tuple(p.label for p in query.periods) == periods
+    assert query.comparison == comparison
+
+
+@pytest.mark.parametrize(
+    "question", ["aftermarket DAU latest", "aftermarket DAU most recent", "后市场日活 最新"]
+)
+def test_latest_asked_is_answered_as_asked(fresh_db, question: str) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert facts(a) == {("dau", "aftermarket", None, "2019Q3", 27200)}
+    reply = text(a, fresh_db)
+    assert "No period asked" not in reply and "未指定时间" not in reply
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["aftermarket MAU H2 2019 growth", "aftermarket MAU H2 change", "后市场月活 下半年 环比"],
+)
+def test_change_asked_in_a_half_stays_in_that_half(fresh_db, question: str) -> None:
+    # H2 2019 is exactly Q3 and Q4: Q4 has no figure, and Q2 is no part of it.
+    a = ask(question, fresh_db, today=TODAY)
+    assert facts(a) == {("mau", "aftermarket", None, "2019Q3", 401000)}
+    assert a.changes == []
+    assert sides(a) == {("mau", "aftermarket", None, "2019Q4")}
+    reply = text(a, fresh_db)
+    assert "431,300" not in reply and "43.13万" not in reply
+
+
+def test_change_asked_in_a_year_stays_in_that_year(fresh_db, tmp_path: Path) -> None:
+    src = "next,,,,Next report,Next Research,2020-05-01"
+    ingest_rows(fresh_db, tmp_path, [f"mau,aftermarket,,2020Q1,420000,=,users,{src}"])
+    for question in ("aftermarket MAU 2020 growth", "后市场月活 2020年 环比"):
+        a = ask(question, fresh_db, today=TODAY)
+        assert facts(a) == {("mau", "aftermarket", None, "2020Q1", 420000)}, question
+        assert a.changes == [], question  # never Q3 2019 → Q1 2020: 2019 was not asked
+
+
+@pytest.mark.parametrize(
+    ("question", "phrase"),
+    [
+        # Inside a Chinese word: no space sets it apart.
+        ("后市场日活 前两季度", "季度"),
+        ("后市场日活 旺季", "季"),
+        ("aftermarket DAU quarter and half", "quarter half"),  # several: each is named
+        ("后市场日活 季度 半年", "季度 半年"),
+    ],
+)
+def test_every_period_word_not_understood_is_named(fresh_db, question: str, phrase: str) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "invalid" and not a.facts
+    assert f"“{phrase}”" in a.message
+
+
+def test_a_message_up_to_the_long_message_size_is_read_whole(fresh_db) -> None:
+    # 280 characters is still a short message: every sentence is read, typos forgiven in each.
+    chatter = "Hi team, hope everyone had a good weekend. " * 5
+    message = chatter + "What is the aftermarket DAU in Q3? And the aftermaket mua please."
+    assert len(message) == 280
+    a = ask(message, fresh_db, today=TODAY)
+    assert facts(a) == {
+        ("dau", "aftermarket", None, "2019Q3", 27200),
+        ("mau", "aftermarket", None, "2019Q3", 401000),
+    }
+
+
+@pytest.mark.parametrize(
+    "question", ["Q2 2019. What was the aftermarket DAU?", "2019年第二季度。后市场日活是多少？"]
+)
+def test_a_period_fragment_before_the_question_is_read(fresh_db, question: str) -> None:
+    # The first sentence names no market but holds nothing unknown: it completes the question.
+    a = ask(question, fresh_db, today=TODAY)
+    assert facts(a) == {("dau", "aftermarket", None, "2019Q2", 28500)}

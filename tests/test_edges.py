@@ -7,6 +7,7 @@ figures and the `missing` sides. "Today" is fixed so relative periods are determ
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -692,3 +693,78 @@ def test_a_metric_no_asked_market_has_is_named_for_each_market(fresh_db) -> None
     assert sides(en) == {("mau", "pan_auto", None, None), ("mau", "ride_code", None, None)}
     zh = ask("泛汽车 vs 乘车码 用户 月活", fresh_db, today=TODAY)
     assert "泛汽车：没有月活数据；乘车码：没有月活数据。" in text(zh, fresh_db).splitlines()
+
+
+# -- words, word by word: unknown words in order, whole metric names, taught joined phrases ----
+
+
+def named(answer) -> list[str]:
+    """The words a not-found reply names, in the order it names them."""
+    return re.findall(r"“([^”]*)”", answer.message)
+
+
+@pytest.mark.parametrize(
+    ("question", "words"),
+    [
+        ("二手车用户", ["二手车"]),
+        # Unknown Chinese at the end of a run of characters, between Latin words.
+        ("tesla 泛汽车用户二手车 didi", ["tesla", "二手车", "didi"]),
+        # Unknown Chinese between two known phrases, well into the run.
+        ("tesla 泛汽车用户特斯拉二手车日活 didi", ["tesla", "特斯拉二手车", "didi"]),
+    ],
+)
+def test_unknown_words_are_named_once_in_the_order_asked(fresh_db, question, words) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "not_found" and not a.facts
+    assert named(a) == words
+
+
+@pytest.mark.parametrize(
+    ("question", "expect"),
+    [
+        # A metric's full name is that metric alone: "users" inside it is not a second metric.
+        ("aftermarket daily active users Q3 2019", {("dau", "aftermarket", None, "2019Q3", 27200)}),
+        (
+            "aftermarket monthly active users Q3 2019",
+            {("mau", "aftermarket", None, "2019Q3", 401_000)},
+        ),
+        ("aftermarket monthly users Q3 2019", {("mau", "aftermarket", None, "2019Q3", 401_000)}),
+        # "as of" is how a date is often asked: no word of it is unknown.
+        ("aftermarket DAU as of Q3 2019", {("dau", "aftermarket", None, "2019Q3", 27200)}),
+    ],
+)
+def test_full_metric_names_and_as_of(fresh_db, question: str, expect: set) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert facts(a) == expect
+
+
+def test_a_two_letter_word_is_never_read_as_another(fresh_db) -> None:
+    # "Qs" is not the filler "q": short words are not corrected, not even to their singular.
+    a = ask("aftermarket DAU Qs", fresh_db, today=TODAY)
+    assert a.status == "not_found" and not a.facts
+    assert named(a) == ["qs"]
+
+
+@pytest.mark.parametrize(
+    ("phrase", "key", "question", "expect"),
+    [
+        # A curator's phrase typed as one word is split wherever its two words meet: after one
+        # letter, after two, before the last letter, before the last two. The keys are only
+        # there to be answered; the shape of each phrase is what is tested.
+        ("e-car", "pan_auto", "ecar users Q3", ("users", "pan_auto", None, "2019Q3", 283e6)),
+        ("hk taxi", "overseas_taxi", "alipay hktaxi countries", None),
+        ("gen z", "pan_auto", "genz users Q3", ("users", "pan_auto", None, "2019Q3", 283e6)),
+        ("taxi hk", "overseas_taxi", "alipay taxihk countries", None),
+    ],
+)
+def test_taught_two_word_phrase_typed_as_one_word(fresh_db, phrase, key, question, expect):
+    from bot.teaching import teach
+
+    expect = expect or ("countries", "overseas_taxi", "alipay", "2019Q3", 10)
+    before = ask(question, fresh_db, today=TODAY)
+    assert before.status == "not_found"  # not known before it is taught
+    teach(fresh_db, phrase, key, "curator")
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert facts(a) == {expect}

@@ -707,6 +707,7 @@ def named(answer) -> list[str]:
     ("question", "words"),
     [
         ("二手车用户", ["二手车"]),
+        ("特斯拉用户二手车", ["特斯拉", "二手车"]),
         # Unknown Chinese at the end of a run of characters, between Latin words.
         ("tesla 泛汽车用户二手车 didi", ["tesla", "二手车", "didi"]),
         # Unknown Chinese between two known phrases, well into the run.
@@ -729,11 +730,14 @@ def test_unknown_words_are_named_once_in_the_order_asked(fresh_db, question, wor
             {("mau", "aftermarket", None, "2019Q3", 401_000)},
         ),
         ("aftermarket monthly users Q3 2019", {("mau", "aftermarket", None, "2019Q3", 401_000)}),
+        ("aftermarket daily actives Q3 2019", {("dau", "aftermarket", None, "2019Q3", 27200)}),
+        # The plural of a market's name is that market.
+        ("alipay taxis countries", {("countries", "overseas_taxi", "alipay", "2019Q3", 10)}),
         # "as of" is how a date is often asked: no word of it is unknown.
         ("aftermarket DAU as of Q3 2019", {("dau", "aftermarket", None, "2019Q3", 27200)}),
     ],
 )
-def test_full_metric_names_and_as_of(fresh_db, question: str, expect: set) -> None:
+def test_whole_names_plurals_and_as_of(fresh_db, question: str, expect: set) -> None:
     a = ask(question, fresh_db, today=TODAY)
     assert a.status == "answered"
     assert facts(a) == expect
@@ -768,3 +772,13 @@ def test_taught_two_word_phrase_typed_as_one_word(fresh_db, phrase, key, questio
     a = ask(question, fresh_db, today=TODAY)
     assert a.status == "answered"
     assert facts(a) == {expect}
+
+
+def test_taught_phrase_with_a_plural_is_matched_as_taught(fresh_db) -> None:
+    from bot.teaching import teach
+
+    # "markets" is only known inside the taught phrase: it is not cut to the filler "market".
+    teach(fresh_db, "e-hailing markets", "overseas_taxi", "curator")
+    a = ask("alipay e-hailing markets countries", fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert facts(a) == {("countries", "overseas_taxi", "alipay", "2019Q3", 10)}

@@ -782,3 +782,69 @@ def test_taught_phrase_with_a_plural_is_matched_as_taught(fresh_db) -> None:
     a = ask("alipay e-hailing markets countries", fresh_db, today=TODAY)
     assert a.status == "answered"
     assert facts(a) == {("countries", "overseas_taxi", "alipay", "2019Q3", 10)}
+
+
+# -- what a pasted or typed message may hold around the question ------------------------------
+
+DAU_Q3 = {("dau", "aftermarket", None, "2019Q3", 27200)}
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Q3 2019 aftermarket DAU.",  # a full stop ends the last word, it is no part of it
+        "12) aftermarket DAU Q3 2019",  # list numbers and letters carry no meaning
+        "b) aftermarket DAU Q3 2019",
+    ],
+)
+def test_full_stops_and_list_markers_are_not_words(fresh_db, question: str) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert facts(a) == DAU_Q3
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        # Each line is a sentence: the greeting and the sign-off lines are not the question.
+        "hello team\naftermarket DAU Q3 2019\nthanks bob",
+        "aftermarket DAU\nQ3 2019",
+        # Pasted text: a tab, markup, an en dash or full-width tilde in a month range.
+        "aftermarket\tDAU Q3 2019",
+        "<b>aftermarket DAU</b> Q3 2019",
+        "aftermarket DAU Jul–Sep 2019",
+        "aftermarket DAU Jul～Sep 2019",
+        # An undecodable byte, as `marketbot ask` receives it from a shell (surrogateescape).
+        "\udcff后市场日活 2019年三季度",
+    ],
+)
+def test_line_breaks_tabs_markup_dashes_and_bad_bytes(fresh_db, message: str) -> None:
+    a = ask(message, fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert facts(a) == DAU_Q3
+
+
+LONG_CHATTER = (
+    "Hi team, hope everyone had a good weekend and the trip back went fine for all of you, "
+    "thanks again for the dinner on Friday and the slides you shared with the partners last "
+    "week before the review meeting with our manager and the budget talk that followed it"
+)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        # Two sentences (one sentence end): the chatter one is still not the question.
+        LONG_CHATTER + " and we met in Aug-Oct 2019. aftermarket DAU Q3 2019",
+        "aftermarket DAU Q3 2019. " + LONG_CHATTER + " and we met in Aug-Oct 2019",
+        # A four-word sentence is no fragment of the question ("Q3 2019?" is).
+        LONG_CHATTER + ". Aug-Oct 2019 was busy. aftermarket DAU Q3 2019",
+        LONG_CHATTER + ". we met in Q5. aftermarket DAU Q3 2019",
+    ],
+)
+def test_long_message_chatter_naming_a_period_is_not_the_question(fresh_db, message) -> None:
+    # A period in chatter, even one that is no quarter, neither answers nor spoils the question.
+    assert len(message) > 280
+    a = ask(message, fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert facts(a) == DAU_Q3

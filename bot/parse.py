@@ -51,26 +51,24 @@ def _cjk_terms(text: str, vocab: Vocabulary) -> tuple[list[Hit], list[tuple[int,
     found: list[Hit] = []
     unknown: list[tuple[int, str]] = []
     for run in _CJK_RUN_RE.finditer(text):
-        s, i, leftover, at = run.group(0), 0, "", 0
+        s, i, leftover = run.group(0), 0, ""
         while i < len(s):
+            # A length past the run's end slices short; that shorter piece, if a phrase, is
+            # one of the lengths tried next anyway: no bounds check is needed.
             for n in vocab.cjk_lengths.get(s[i], ()):
-                if n > len(s) - i:
-                    continue
                 term = vocab.cjk.get(s[i : i + n])
                 if term:
-                    if leftover:
-                        unknown.append((run.start() + at, leftover))
+                    if leftover:  # the unknown characters just before this phrase
+                        unknown.append((run.start() + i - len(leftover), leftover))
                         leftover = ""
                     found.append((run.start() + i, term))
                     i += n
                     break
             else:
-                if not leftover:
-                    at = i
                 leftover += s[i]
                 i += 1
         if leftover:
-            unknown.append((run.start() + at, leftover))
+            unknown.append((run.start() + len(s) - len(leftover), leftover))
     return found, unknown
 
 
@@ -119,14 +117,13 @@ def _corrected(word: str, vocab: Vocabulary) -> tuple[str, ...]:
     "car code"), else the word itself. Digit-only words are never "corrected"."""
     if len(word) < _MIN_FUZZY_LEN or word.isdigit():
         return (word,)
+    # Not looked up in vocab.fix_cache here: the one caller (_latin_terms) already did.
+    known = word in vocab.known_words or (word,) in vocab.words
+    hit = (word,) if known else _correct(word, vocab)
     cache = vocab.fix_cache
-    hit = cache.get(word)
-    if hit is None:
-        known = word in vocab.known_words or (word,) in vocab.words
-        hit = (word,) if known else _correct(word, vocab)
-        if len(cache) >= _FIX_CACHE_SIZE:
-            cache.clear()  # bounded: a flood of distinct junk words cannot grow memory
-        cache[word] = hit
+    if len(cache) >= _FIX_CACHE_SIZE:
+        cache.clear()  # bounded: a flood of distinct junk words cannot grow memory
+    cache[word] = hit
     return hit
 
 
@@ -149,8 +146,8 @@ def _correct(word: str, vocab: Vocabulary) -> tuple[str, ...]:
         short_ok = len(word) > 4 or sorted(best[0]) == sorted(word)
         if not tied and short_ok:
             return (best[0],)
-    # Two known words typed as one: "carcode", "ridecode".
-    for i in range(2, len(word) - 1):
+    # Two known words typed as one: "carcode", "ridecode", a taught "e-car" as "ecar".
+    for i in range(1, len(word)):
         left, right = word[:i], word[i:]
         if (left, right) in vocab.words:
             return (left, right)
@@ -188,8 +185,9 @@ def _spaces(m: re.Match) -> str:
 def _terms(text: str, vocab: Vocabulary) -> tuple[list[Hit], list[tuple[int, str]]]:
     """Known phrases and unknown words of ``text``, each with its position."""
     cjk_found, cjk_unknown = _cjk_terms(text, vocab)
-    # Periods are found first (they use hyphens: 2019-08); then "ride-code" is "ride code".
-    latin = _CJK_RUN_RE.sub(_spaces, text).replace("-", " ")  # same length: positions hold
+    # Periods are found first (they use hyphens: 2019-08); a word never holds a hyphen, so
+    # "ride-code" is read as "ride code".
+    latin = _CJK_RUN_RE.sub(_spaces, text)  # same length: positions hold
     latin_found, latin_unknown = _latin_terms(latin, vocab)
     return sorted(cjk_found + latin_found), sorted(latin_unknown + cjk_unknown)
 

@@ -7,6 +7,7 @@ figures and the `missing` sides. "Today" is fixed so relative periods are determ
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -820,3 +821,158 @@ def test_a_period_fragment_before_the_question_is_read(fresh_db, question: str) 
     # The first sentence names no market but holds nothing unknown: it completes the question.
     a = ask(question, fresh_db, today=TODAY)
     assert facts(a) == {("dau", "aftermarket", None, "2019Q2", 28500)}
+
+
+# -- words, word by word: unknown words in order, whole metric names, taught joined phrases ----
+
+
+def named(answer) -> list[str]:
+    """The words a not-found reply names, in the order it names them."""
+    return re.findall(r"“([^”]*)”", answer.message)
+
+
+@pytest.mark.parametrize(
+    ("question", "words"),
+    [
+        ("二手车用户", ["二手车"]),
+        ("特斯拉用户二手车", ["特斯拉", "二手车"]),
+        # Unknown Chinese at the end of a run of characters, between Latin words.
+        ("tesla 泛汽车用户二手车 didi", ["tesla", "二手车", "didi"]),
+        # Unknown Chinese between two known phrases, well into the run.
+        ("tesla 泛汽车用户特斯拉二手车日活 didi", ["tesla", "特斯拉二手车", "didi"]),
+    ],
+)
+def test_unknown_words_are_named_once_in_the_order_asked(fresh_db, question, words) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "not_found" and not a.facts
+    assert named(a) == words
+
+
+@pytest.mark.parametrize(
+    ("question", "expect"),
+    [
+        # A metric's full name is that metric alone: "users" inside it is not a second metric.
+        ("aftermarket daily active users Q3 2019", {("dau", "aftermarket", None, "2019Q3", 27200)}),
+        (
+            "aftermarket monthly active users Q3 2019",
+            {("mau", "aftermarket", None, "2019Q3", 401_000)},
+        ),
+        ("aftermarket monthly users Q3 2019", {("mau", "aftermarket", None, "2019Q3", 401_000)}),
+        ("aftermarket daily actives Q3 2019", {("dau", "aftermarket", None, "2019Q3", 27200)}),
+        # The plural of a market's name is that market.
+        ("alipay taxis countries", {("countries", "overseas_taxi", "alipay", "2019Q3", 10)}),
+        # "as of" is how a date is often asked: no word of it is unknown.
+        ("aftermarket DAU as of Q3 2019", {("dau", "aftermarket", None, "2019Q3", 27200)}),
+    ],
+)
+def test_whole_names_plurals_and_as_of(fresh_db, question: str, expect: set) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert facts(a) == expect
+
+
+def test_a_two_letter_word_is_never_read_as_another(fresh_db) -> None:
+    # "Qs" is not the filler "q": short words are not corrected, not even to their singular.
+    a = ask("aftermarket DAU Qs", fresh_db, today=TODAY)
+    assert a.status == "not_found" and not a.facts
+    assert named(a) == ["qs"]
+
+
+@pytest.mark.parametrize(
+    ("phrase", "key", "question", "expect"),
+    [
+        # A curator's phrase typed as one word is split wherever its two words meet: after one
+        # letter, after two, before the last letter, before the last two. The keys are only
+        # there to be answered; the shape of each phrase is what is tested.
+        ("e-car", "pan_auto", "ecar users Q3", ("users", "pan_auto", None, "2019Q3", 283e6)),
+        ("hk taxi", "overseas_taxi", "alipay hktaxi countries", None),
+        ("gen z", "pan_auto", "genz users Q3", ("users", "pan_auto", None, "2019Q3", 283e6)),
+        ("taxi hk", "overseas_taxi", "alipay taxihk countries", None),
+    ],
+)
+def test_taught_two_word_phrase_typed_as_one_word(fresh_db, phrase, key, question, expect):
+    from bot.teaching import teach
+
+    expect = expect or ("countries", "overseas_taxi", "alipay", "2019Q3", 10)
+    before = ask(question, fresh_db, today=TODAY)
+    assert before.status == "not_found"  # not known before it is taught
+    teach(fresh_db, phrase, key, "curator")
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert facts(a) == {expect}
+
+
+def test_taught_phrase_with_a_plural_is_matched_as_taught(fresh_db) -> None:
+    from bot.teaching import teach
+
+    # "markets" is only known inside the taught phrase: it is not cut to the filler "market".
+    teach(fresh_db, "e-hailing markets", "overseas_taxi", "curator")
+    a = ask("alipay e-hailing markets countries", fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert facts(a) == {("countries", "overseas_taxi", "alipay", "2019Q3", 10)}
+
+
+# -- what a pasted or typed message may hold around the question ------------------------------
+
+DAU_Q3 = {("dau", "aftermarket", None, "2019Q3", 27200)}
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Q3 2019 aftermarket DAU.",  # a full stop ends the last word, it is no part of it
+        "12) aftermarket DAU Q3 2019",  # list numbers and letters carry no meaning
+        "b) aftermarket DAU Q3 2019",
+    ],
+)
+def test_full_stops_and_list_markers_are_not_words(fresh_db, question: str) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert facts(a) == DAU_Q3
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        # Each line is a sentence: the greeting and the sign-off lines are not the question.
+        "hello team\naftermarket DAU Q3 2019\nthanks bob",
+        "aftermarket DAU\nQ3 2019",
+        # Pasted text: a tab, markup, an en dash or full-width tilde in a month range.
+        "aftermarket\tDAU Q3 2019",
+        "<b>aftermarket DAU</b> Q3 2019",
+        "aftermarket DAU Jul–Sep 2019",
+        "aftermarket DAU Jul～Sep 2019",
+        # An undecodable byte, as `marketbot ask` receives it from a shell (surrogateescape).
+        "\udcff后市场日活 2019年三季度",
+    ],
+)
+def test_line_breaks_tabs_markup_dashes_and_bad_bytes(fresh_db, message: str) -> None:
+    a = ask(message, fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert facts(a) == DAU_Q3
+
+
+LONG_CHATTER = (
+    "Hi team, hope everyone had a good weekend and the trip back went fine for all of you, "
+    "thanks again for the dinner on Friday and the slides you shared with the partners last "
+    "week before the review meeting with our manager and the budget talk that followed it"
+)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        # Two sentences (one sentence end): the chatter one is still not the question.
+        LONG_CHATTER + " and we met in Aug-Oct 2019. aftermarket DAU Q3 2019",
+        "aftermarket DAU Q3 2019. " + LONG_CHATTER + " and we met in Aug-Oct 2019",
+        # A four-word sentence is no fragment of the question ("Q3 2019?" is).
+        LONG_CHATTER + ". Aug-Oct 2019 was busy. aftermarket DAU Q3 2019",
+        LONG_CHATTER + ". we met in Q5. aftermarket DAU Q3 2019",
+    ],
+)
+def test_long_message_chatter_naming_a_period_is_not_the_question(fresh_db, message) -> None:
+    # A period in chatter, even one that is no quarter, neither answers nor spoils the question.
+    assert len(message) > 280
+    a = ask(message, fresh_db, today=TODAY)
+    assert a.status == "answered"
+    assert facts(a) == DAU_Q3

@@ -28,7 +28,9 @@ _MIN_FUZZY_LEN = 3
 _FIX_CACHE_SIZE = 20_000
 
 # Emoji, symbols and punctuation carry no meaning here; keep / . ' - inside words.
-_NOISE_RE = re.compile(r"[^\w\s/.'\-\u4e00-\u9fff\u3400-\u4dbf]|_")
+# (CJK characters are \w; "_" is \w too, and is replaced on its own: one character class is a
+# quarter faster than the alternation on a long message.)
+_NOISE_RE = re.compile(r"[^\w\s/.'\-]")
 _DASH_RE = re.compile(r"[\u2010-\u2015\u2212~\uff5e]")  # en/em dashes, minus, tildes: ranges
 _TAG_RE = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]{0,10}\s*/?>")  # pasted markup: <b>, </i>, <br/>
 _CJK_RUN_RE = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]+")
@@ -218,7 +220,11 @@ def _question_sentences(
 
 def _all_known(sentence: str, vocab: Vocabulary) -> bool:
     """Whether every word of ``sentence`` is a known word or may belong to a period phrase."""
-    return all((word,) in vocab.words or may_hold_period(word) for word in sentence.split())
+    known = vocab.one_words  # a set of words: no tuple to build per word
+    for word in sentence.split():  # noqa: SIM110 (a plain loop: faster than all() on a generator)
+        if word not in known and not may_hold_period(word):
+            return False
+    return True
 
 
 def _screened(prepared: str, lowered: str, vocab: Vocabulary) -> str:
@@ -254,7 +260,8 @@ def parse_question(text: str, vocab: Vocabulary, today: dt.date | None = None) -
     """
     original = str(text)  # the text itself when it is one
     prepared = _prepare(original)
-    lowered = _NOISE_RE.sub(" ", prepared)  # one character for one: positions stay valid
+    # One character for one: positions stay valid.
+    lowered = _NOISE_RE.sub(" ", prepared).replace("_", " ")
     if not lowered.strip():
         return Query(text=original, error="empty")  # no Chinese either: the default language
     lang = "zh" if _CJK_RUN_RE.search(lowered) else "en"

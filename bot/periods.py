@@ -261,10 +261,14 @@ _YEAR_RES = [
 _DIGIT = "<digit>"  # any \d, Unicode digits included: tested with _DIGIT_RE
 _DIGIT_RE = re.compile(r"\d")
 # A month name as every month pattern holds it: before no letter but the t or u of "to",
-# "through", "until" (so "market" does not open them). Whatever stands before it: blanking
-# "2019年q3" (which may end just before a letter) can free "jan" in "2019年q3jan 2020".
+# "through", "until" (so "market" does not open them), and after no letter. A digit may stand
+# before it: blanking "2019年q3" frees "jan" in "2019年q3jan 2020". No blanked phrase ends in a
+# latin letter just before a month (those that end in one end at a word boundary), so "smart"
+# or "dismay" never open the month patterns. (Each name starts the pattern: re skips ahead.)
 _MONTH = "<month>"
-_MONTH_RE = re.compile(rf"(?:{_MONTHS})(?![a-sv-z])")
+_MONTH_RE = re.compile(
+    "|".join(rf"{w[0]}(?<![a-z][\s\S]){w[1:]}(?![a-sv-z])" for w in _MONTHS.split("|"))
+)
 _GATE_LITERALS = (
     *("q", "h", "quarter", "qtr", "half", "year", "same", "yoy", "y/y", "y-o-y"),
     *("beginning", "start", "early", "end", "late", "close"),

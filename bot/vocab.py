@@ -90,6 +90,7 @@ class Vocabulary:
     # the sentences of a long message that may hold the question.
     content_words: set[str] = field(default_factory=set)
     cjk_content: set[str] = field(default_factory=set)
+    one_words: set[str] = field(default_factory=set)  # latin phrases of one word: ("dau",) → dau
     _cjk_screen: re.Pattern | None = None
 
     def add(self, kind: str, key: str, phrase: str) -> None:
@@ -110,6 +111,8 @@ class Vocabulary:
         if not words:
             return
         self.words.setdefault(words, term)
+        if len(words) == 1:
+            self.one_words.add(words[0])
         self.max_words = max(self.max_words, len(words))
         _add_length(self.latin_lengths, words[0], len(words))
         if content:

@@ -116,8 +116,12 @@ _QUARTER_PATTERNS = [
     rf"\s+(?:quarter|qtr\.?)(?:\s+(?:of\s+|in\s+)?(?P<y>{_YEAR}))?(?![a-z0-9])",
     # qtr 4 2019, quarter 4
     _after_b("q", 1) + rf"(?:tr\.?|uarter)\s*(?P<q>\d)(?:\s+(?:of\s+)?(?P<y>(?:19|20)\d\d))?{_E}",
-    # 2019年第三季度, 2019年三季度, 19年第3季度
-    r"(?:(?P<y>(?:19|20)?\d\d)\s*年|(?P<yr>今年|本年|去年|上年|前年|明年))\s*(?:的\s*)?(?:第\s*)?"
+    # 2019年第三季度, 2019年三季度, 19年第3季度; then 今年第三季度, 去年四季度. Two patterns, each
+    # starting with one character class, so re skips ahead to candidates (no match of one can
+    # overlap a match of the other). The year is (?:19|20)?\d\d, written digits first.
+    r"(?P<y>\d\d(?:(?<=19|20)\d\d)?)\s*年\s*(?:的\s*)?(?:第\s*)?"
+    r"(?P<zq>[一二三四五六七八九1-9])\s*季度?(?!月)",
+    r"(?P<yr>今年|本年|去年|上年|前年|明年)\s*(?:的\s*)?(?:第\s*)?"
     r"(?P<zq>[一二三四五六七八九1-9])\s*季度?(?!月)",
     # 第三季度, 三季度, 第3季度, Q3季度
     r"(?:第\s*)?(?P<zq>[一二三四五六七八九1-9])\s*季度",
@@ -288,7 +292,7 @@ _EDGE_NEEDS = [
     (("初", "底", "末"),),
 ]
 _QUARTER_NEEDS = [_Q_DIGIT, (("年",), ("q",))] + [_Q_DIGIT] * 3 + [_QUARTER_WORD, _QUARTER_WORD]
-_QUARTER_NEEDS += [(("季",),), (("季",),), _Q_DIGIT, _Q_DIGIT]
+_QUARTER_NEEDS += [(("季",),), (("季",),), (("季",),), _Q_DIGIT, _Q_DIGIT]
 _DATE_NEEDS = [((_MONTH,), (_DIGIT,)), ((_DIGIT,),), ((_DIGIT,),), (("年",), ("月",))]
 _YEAR_NEEDS = [(("年",),), ((_DIGIT,),)]
 _REL_YEAR_NEEDS = (("year", "年"),)

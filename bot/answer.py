@@ -156,8 +156,12 @@ def _missing_dimensions(query: Query, keys: list[Key]) -> list[dict]:
     return [{**side, "period": None} for side in sides]
 
 
-def answer_query(query: Query, store: Store) -> Answer:
-    """Decide what the store can truthfully say to ``query``."""
+def answer_query(query: Query, store: Store, max_series: int | None = MAX_SERIES) -> Answer:
+    """Decide what the store can truthfully say to ``query``.
+
+    More than ``max_series`` matching series asks the user to narrow the question; a push
+    summary, which reports every figure of a market, passes None.
+    """
     lang = query.lang
     if query.error:
         return _invalid(query, store)
@@ -183,7 +187,8 @@ def answer_query(query: Query, store: Store) -> Answer:
         # "Didi users", "aftermarket revenue": words the store does not know are never
         # answered with other figures as if they were the one asked.
         return _no_series(query, store)
-    keys = store.series_keys(query.metrics, query.segments, query.platforms, limit=MAX_SERIES + 1)
+    limit = None if max_series is None else max_series + 1
+    keys = store.series_keys(query.metrics, query.segments, query.platforms, limit=limit)
     if not keys:
         return _no_series(query, store)
     # Every matching market counts, not only those of the first keys read.
@@ -199,7 +204,7 @@ def answer_query(query: Query, store: Store) -> Answer:
             ),
             suggestions=_suggest(store, keys, lang),
         )
-    if len(keys) > MAX_SERIES:
+    if max_series is not None and len(keys) > max_series:
         return Answer(
             query,
             "ambiguous",

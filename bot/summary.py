@@ -56,7 +56,7 @@ def _esc(text: str) -> str:
 
 
 def _segment_answer(store: Store, segment: str, period: Period, lang: Lang) -> Answer:
-    """The answer pipeline for "<segment> <period> change"."""
+    """The answer pipeline for "<segment> <period> change", for all of the market's series."""
     query = Query(
         text=f"{segment} {period.label} change",
         segments=(segment,),
@@ -64,7 +64,7 @@ def _segment_answer(store: Store, segment: str, period: Period, lang: Lang) -> A
         comparison="change",
         lang=lang,
     )
-    return answer_query(query, store)
+    return answer_query(query, store, max_series=None)  # every figure, however many
 
 
 def build_summary(store: Store, period: Period, topics: str, lang: str) -> Summary:

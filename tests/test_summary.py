@@ -369,3 +369,29 @@ def test_a_push_marks_a_change_from_an_about_figure(
     line = next(x for x in shown.splitlines() if x.startswith("•"))
     assert said in line
     assert ("about 300 million" if lang == "en" else "约3亿") in line
+
+
+def test_a_market_with_more_series_than_one_reply_shows_is_still_pushed(
+    fresh_db: Store, tmp_path: Path
+) -> None:
+    # Aftermarket gets eleven more Q3 series (users on new platforms): thirteen, one more than
+    # a reply lists. The push still reports the market, every figure of it.
+    csv = tmp_path / "wide.csv"
+    csv.write_text(
+        "metric,segment,platform,period,value,qualifier,unit,source\n"
+        + "".join(
+            f"users,aftermarket,p{i:02d},2019Q3,{1000 + i},=,users,aladdin-2019q3-pan-auto\n"
+            for i in range(1, 12)
+        ),
+        encoding="utf-8",
+    )
+    ingest_file(fresh_db, csv, new_keys=True)
+    shown = visible(build_summary(fresh_db, Q3, "aftermarket", "en").html)
+    assert "Automotive aftermarket mini programs" in shown
+    lines = [x for x in shown.splitlines() if x.startswith("•")]
+    assert len(lines) == 13
+    assert lines[:2] == [
+        "• DAU: 27,200 users (-4.6% vs Q2 2019) — average per aftermarket mini program",
+        "• MAU: 401,000 users (-7.0% vs Q2 2019) — average per aftermarket mini program",
+    ]
+    assert lines[2:] == [f"• p{i:02d} users: {1000 + i:,} users" for i in range(1, 12)]

@@ -71,6 +71,7 @@ _REL_YEAR = (
     r"this year|current year|last year|previous year|next year|今年|本年|去年|上年|前年|明年"
 )
 _YEAR = rf"(?:19|20)\d\d|{_REL_YEAR}"
+_ZH_REL_YEAR = "今年|本年|去年|上年|前年|明年"
 _ZH_NUMERAL_YEAR_RE = re.compile(r"[〇零一二三四五六七八九]{4}(?=\s*年)")
 _ZH_NUMERAL = {"〇": "0", "零": "0", **{k: str(v) for k, v in _ZH_DIGITS.items()}}
 
@@ -103,8 +104,9 @@ class PeriodError(ValueError):
 _QUARTER_PATTERNS = [
     # 2019Q3, 2019 Q3, 2019-Q3, 2019 q3
     _after_b(r"(?P<y>(?:19|20)\d\d)", 4) + rf"\s*[-/ ]?\s*q(?P<q>\d){_E}",
-    # 2019年Q3, 19年q3: before "Q3 2020" takes the q from its year ("2019年q3 2020年1月")
-    r"(?P<y2>(?:19|20)?\d\d)\s*年\s*q(?P<q>\d)",
+    # 2019年Q3, 19年q3, 今年Q3: before "Q3 2020" takes the q from its year ("2019年q3 2020年1月").
+    # A relative year already ends in 年; digits need one.
+    rf"(?P<y2>(?:19|20)?\d\d|{_ZH_REL_YEAR})(?:(?<=年)|\s*年)\s*q(?P<q>\d)",
     # Q3 2019, Q3-2019, Q3/19, Q3 '19, Q3 of 2019
     _after_b("q", 1) + rf"(?P<q>\d)\s*(?:of\s+|[-/ ]\s*)?(?P<y>{_YEAR}|['’]\d\d|\d\d(?!\d)){_E}",
     # 19Q3
@@ -134,8 +136,8 @@ _QUARTER_RES = [re.compile(p) for p in _QUARTER_PATTERNS]
 # Half years: H1 2019, 2019H1, 2019年H1, 1H19, 19H1, H1'19, first half of 2019, 2019年上半年.
 _HALF_PATTERNS = [
     _after_b(r"(?P<y>(?:19|20)\d\d)", 4) + rf"\s*[-/ ]?\s*h(?P<h>\d){_E}",
-    # 2019年H1, 19年h2: before "H1 2020" can take the h from its year
-    r"(?P<y>(?:19|20)?\d\d)\s*年\s*h(?P<h>\d)",
+    # 2019年H1, 19年h2, 去年H1: before "H1 2020" can take the h from its year
+    rf"(?P<y>(?:19|20)?\d\d|{_ZH_REL_YEAR})(?:(?<=年)|\s*年)\s*h(?P<h>\d)",
     _after_b("h", 1) + rf"(?P<h>\d)\s*(?:of\s+|[-/ ]\s*)?(?P<y>{_YEAR}|['’]\d\d|\d\d(?!\d)){_E}",
     _after_b(r"(?P<y>\d\d)", 2) + rf"h(?P<h>\d){_E}",
     _after_b(r"(?P<h>\d)", 1) + rf"h(?P<y>\d\d|(?:19|20)\d\d){_E}",

@@ -976,3 +976,13 @@ def test_long_message_chatter_naming_a_period_is_not_the_question(fresh_db, mess
     a = ask(message, fresh_db, today=TODAY)
     assert a.status == "answered"
     assert facts(a) == DAU_Q3
+
+
+def test_this_years_q3_is_not_answered_with_another_years_q3(fresh_db) -> None:
+    a = ask("泛汽车用户 今年q3", fresh_db, today=TODAY)
+    assert not a.facts
+    reply = text(a, fresh_db)
+    assert "2026年第三季度" in reply and "2.83亿" not in reply
+    half = ask("pan-auto users 去年H2", fresh_db, today=TODAY)
+    assert not half.facts
+    assert "没有去年（2025年下半年）的数据" in text(half, fresh_db)

@@ -514,3 +514,25 @@ def test_a_year_written_before_its_quarter_or_half_keeps_it(text: str, labels: l
     found, rest = find_periods(text, TODAY)
     assert [f.spec.label for f in found] == labels
     assert not rest.strip()
+
+
+# 今年Q3 is this year's Q3 (2026 here), never the year 2026 beside a bare Q3 that would then
+# mean the latest stored Q3 (2019): that answered another period than the one asked.
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("今年q3", [("quarter", 2026, 3, "今年")]),
+        ("本年 q4", [("quarter", 2026, 4, "本年")]),
+        ("去年q2", [("quarter", 2025, 2, "去年")]),
+        ("去年h1", [("half", 2025, 1, "去年")]),
+        ("明年 h2", [("half", 2027, 2, "明年")]),
+        ("2019年q3", [("quarter", 2019, 3, "")]),
+        ("19年h2", [("half", 2019, 2, "")]),
+    ],
+)
+def test_a_relative_chinese_year_before_q_or_h_is_that_quarter_or_half(
+    text: str, found: list
+) -> None:
+    specs, rest = find_periods(text, TODAY)
+    assert [(f.spec.kind, f.spec.year, f.spec.quarter, f.spec.relative) for f in specs] == found
+    assert not rest.strip()

@@ -398,6 +398,14 @@ def test_a_change_with_an_about_figure_is_marked_approximate(fresh_db, tmp_path)
     spec = chart_spec(a)
     assert spec is not None and spec.pcts[-1] == "~+6.0%"
     # Exact figures keep a plain change; a bound gets the note and no change.
+    # The earlier figure approximate, the later exact: approximate too.
+    ingest_rows(fresh_db, tmp_path, [f"dau,aftermarket,,2019Q4,28000,~,users,{src}"], "q4.csv")
+    ingest_rows(fresh_db, tmp_path, [f"dau,aftermarket,,2020Q1,29400,=,users,{src}"], "q1.csv")
+    later = ask("aftermarket DAU Q4 2019 vs Q1 2020", fresh_db, today=TODAY)
+    assert [(c["pct"], c["approximate"]) for c in answer_json(later, "")["changes"]] == [
+        (5.0, True)
+    ]
+    assert "~+5.0%" in render_text(later, fresh_db.vocabulary)
     exact = ask("pan-auto users Q2 vs Q3 2019", fresh_db, today=TODAY)
     assert [c["approximate"] for c in answer_json(exact, "")["changes"]] == [False]
     bound = ask("pan-auto users Q4 2019 vs Q1 2020", fresh_db, today=TODAY)
@@ -417,6 +425,6 @@ def test_no_change_is_computed_from_zero(fresh_db, tmp_path) -> None:
     a = ask("aftermarket DAU Q4 2019 vs Q1 2020", fresh_db, today=TODAY)
     assert a.status == "answered" and not a.changes
     text = render_text(a, fresh_db.vocabulary)
-    assert "No % change from a figure of zero." in text and "bound" not in text
+    assert "No % change from a figure of zero." in text.splitlines() and "bound" not in text
     zh = ask("后市场 日活 2019年四季度 vs 2020年一季度", fresh_db, today=TODAY)
-    assert "上期数字为零，不计算变化率。" in render_text(zh, fresh_db.vocabulary)
+    assert "上期数字为零，不计算变化率。" in render_text(zh, fresh_db.vocabulary).splitlines()

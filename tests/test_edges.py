@@ -986,3 +986,13 @@ def test_this_years_q3_is_not_answered_with_another_years_q3(fresh_db) -> None:
     half = ask("pan-auto users 去年H2", fresh_db, today=TODAY)
     assert not half.facts
     assert "没有去年（2025年下半年）的数据" in text(half, fresh_db)
+
+
+def test_underscores_join_words_as_spaces_do(fresh_db) -> None:
+    # A spreadsheet-style name reads as the words it joins: one period, Q3 2019.
+    a = ask("aftermarket_DAU_Q3_2019", fresh_db, today=TODAY)
+    assert a.status == "answered" and facts(a) == DAU_Q3
+    # Underscores keep every sentence of a message where it is: the chatter sentence with an
+    # unknown word ("Tesla") is still left out, and the question answered.
+    b = ask("x" + "_" * 60 + ". Aftermarket DAU Q3 2019? I love my Tesla.", fresh_db, today=TODAY)
+    assert b.status == "answered" and facts(b) == DAU_Q3

@@ -536,3 +536,10 @@ def test_a_relative_chinese_year_before_q_or_h_is_that_quarter_or_half(
     specs, rest = find_periods(text, TODAY)
     assert [(f.spec.kind, f.spec.year, f.spec.quarter, f.spec.relative) for f in specs] == found
     assert not rest.strip()
+
+
+def test_a_long_text_resolves_relative_periods_against_the_given_date() -> None:
+    chatter = "Some words about the market and its many mini programs, said over again. " * 3
+    yoy, found, _ = find_all(chatter + "what was it last quarter?", dt.date(2020, 5, 1))
+    assert not yoy
+    assert [(f.spec.kind, f.spec.year, f.spec.quarter) for f in found] == [("quarter", 2020, 1)]

@@ -428,3 +428,25 @@ def test_no_change_is_computed_from_zero(fresh_db, tmp_path) -> None:
     assert "No % change from a figure of zero." in text.splitlines() and "bound" not in text
     zh = ask("后市场 日活 2019年四季度 vs 2020年一季度", fresh_db, today=TODAY)
     assert "上期数字为零，不计算变化率。" in render_text(zh, fresh_db.vocabulary).splitlines()
+
+
+@pytest.mark.parametrize(
+    ("question", "status"),
+    [
+        # DAU is an aftermarket figure only: answered, not asked back.
+        ("DAU Q3 2019", "answered"),
+        ("日活 2019年三季度", "answered"),
+        # Alipay cities exist for ride code and for overseas taxi: which one?
+        ("alipay cities Q3 2019", "ambiguous"),
+        ("支付宝 城市 2019年三季度", "ambiguous"),
+    ],
+)
+def test_which_market_is_asked_only_when_the_figure_has_several(
+    fresh_db, question: str, status: str
+) -> None:
+    a = ask(question, fresh_db, today=TODAY)
+    assert a.status == status
+    if status == "answered":
+        assert {(f.metric, f.segment, f.period.label) for f in a.facts} == {
+            ("dau", "aftermarket", "2019Q3")
+        }

@@ -59,4 +59,20 @@ print(f"survivors: {len(survivors)} (see them with: python -m mutmut show NAME)"
 score = 100 * killed / total if total else 0.0
 print(f"mutation score: {killed}/{total} killed = {score:.1f}%")
 print(f"target >= 85%: {'PASS' if score >= 85 else 'FAIL'}")
+
+# Every survivor must be explained in tests/mutation-equivalents.md (or killed by a new test).
+import re
+
+listed, families = set(), []
+for line in pathlib.Path("tests/mutation-equivalents.md").read_text().splitlines():
+    cell = line.split("|")[1] if line.startswith("| `bot") else ""
+    for m in re.finditer(r"`(bot\.[\w.ǁ]+?__mutmut_)(\d+(?:/\d+)*|\*)`", cell):
+        if m.group(2) == "*":
+            families.append(m.group(1))
+        else:
+            listed.update(m.group(1) + n for n in m.group(2).split("/"))
+unexplained = [n for n in survivors if n not in listed and not n.startswith(tuple(families))]
+print(f"survivors not in tests/mutation-equivalents.md: {len(unexplained)}")
+for name in unexplained:
+    print(f"  {name}")
 PY

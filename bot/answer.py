@@ -191,9 +191,13 @@ def answer_query(query: Query, store: Store, max_series: int | None = MAX_SERIES
     keys = store.series_keys(query.metrics, query.segments, query.platforms, limit=limit)
     if not keys:
         return _no_series(query, store)
-    # Every matching market counts, not only those of the first keys read.
-    markets = store.markets(query.metrics, query.platforms, limit=2)
-    if query.metrics and not query.segments and len(markets) > 1:
+    # A metric asked without a market: every market that has it counts, not only those of the
+    # first keys read. (Only then: the look-up is one more query on every answer.)
+    if (
+        query.metrics
+        and not query.segments
+        and len(store.markets(query.metrics, query.platforms, limit=2)) > 1
+    ):
         return Answer(
             query,
             "ambiguous",

@@ -12,6 +12,7 @@ import pytest
 
 from bot.answer import ask
 from bot.format import render_text
+from bot.models import Answer, Note, Period, Query, Source
 
 TODAY = dt.date(2026, 11, 26)
 SOURCE_EN = (
@@ -140,3 +141,16 @@ def test_telegram_reply_is_html_with_bold_figures_and_italic_remarks(fresh_db) -
         "\n"
         f"{SOURCE_EN}"
     )
+
+
+def test_a_topic_answer_with_one_note_has_its_heading(fresh_db) -> None:
+    # A report may give a market one characteristic only: the heading still comes from it.
+    source = Source("s", "Report", "Research", "2020-02-01")
+    note = Note(
+        "aftermarket", Period(2019, 3), "characteristics", 1, "Fast growth.", "增长快。", source
+    )
+    answer = Answer(Query(text="q", lang="en"), "answered", notes=[note])
+    assert render_text(answer, fresh_db.vocabulary).splitlines()[:2] == [
+        "Automotive aftermarket mini programs: characteristics (Q3 2019)",
+        "1. Fast growth.",
+    ]

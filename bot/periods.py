@@ -52,9 +52,10 @@ def _after_b(head: str, width: int) -> str:
     return rf"{head}(?<![a-z0-9][\s\S]{{{width}}})"
 
 
-def _after_b_words(words: str) -> str:
-    """``_B(?:words)`` for a ``|``-separated list of literal words, in ``_after_b``'s form."""
-    return "|".join(w[0] + rf"(?<![a-z0-9][\s\S]){w[1:]}" for w in words.split("|"))
+def _after_b_words(words: str, not_before: str = "a-z0-9") -> str:
+    """``_B(?:words)`` for a ``|``-separated list of literal words, in ``_after_b``'s form
+    (after no character of the class ``[not_before]``)."""
+    return "|".join(rf"{w[0]}(?<![{not_before}][\s\S]){w[1:]}" for w in words.split("|"))
 
 
 # pragma: no mutate end
@@ -74,11 +75,9 @@ _REL_YEARS = {
     "前年": -2,
     "明年": 1,
 }
-_REL_YEAR = (
-    r"this year|current year|last year|previous year|next year|今年|本年|去年|上年|前年|明年"
-)
-_YEAR = rf"(?:19|20)\d\d|{_REL_YEAR}"
 _ZH_REL_YEAR = "今年|本年|去年|上年|前年|明年"
+_REL_YEAR = rf"this year|current year|last year|previous year|next year|{_ZH_REL_YEAR}"
+_YEAR = rf"(?:19|20)\d\d|{_REL_YEAR}"
 _ZH_NUMERAL_YEAR_RE = re.compile(r"[〇零一二三四五六七八九]{4}(?=\s*年)")
 _ZH_NUMERAL = {"〇": "0", "零": "0", **{k: str(v) for k, v in _ZH_DIGITS.items()}}
 
@@ -130,7 +129,7 @@ _QUARTER_PATTERNS = [
     # overlap a match of the other). The year is (?:19|20)?\d\d, written digits first.
     r"(?P<y>\d\d(?:(?<=19|20)\d\d)?)\s*年\s*(?:的\s*)?(?:第\s*)?"
     r"(?P<zq>[一二三四五六七八九1-9])\s*季度?(?!月)",
-    r"(?P<yr>今年|本年|去年|上年|前年|明年)\s*(?:的\s*)?(?:第\s*)?"
+    rf"(?P<yr>{_ZH_REL_YEAR})\s*(?:的\s*)?(?:第\s*)?"
     r"(?P<zq>[一二三四五六七八九1-9])\s*季度?(?!月)",
     # 第三季度, 三季度, 第3季度, Q3季度
     r"(?:第\s*)?(?P<zq>[一二三四五六七八九1-9])\s*季度",
@@ -150,7 +149,7 @@ _HALF_PATTERNS = [
     _after_b(r"(?P<h>\d)", 1) + rf"h(?P<y>\d\d|(?:19|20)\d\d){_E}",
     rf"{_B}(?:the\s+)?(?P<o>first|1st|second|2nd|latter|last)\s+half"
     rf"(?:\s+(?:of\s+|in\s+)?(?:the\s+)?(?P<y>{_YEAR}))?{_E}",
-    r"(?P<y>(?:19|20)?\d\d|今年|本年|去年|上年|前年|明年)\s*(?:年\s*)?(?:的\s*)?(?P<zh>上|下)半年",
+    rf"(?P<y>(?:19|20)?\d\d|{_ZH_REL_YEAR})\s*(?:年\s*)?(?:的\s*)?(?P<zh>上|下)半年",
     r"(?P<zh>上|下)半年",
     _after_b("h", 1) + rf"(?P<h>\d){_E}",
 ]
@@ -177,7 +176,7 @@ _EDGE_RES = [
         _after_b("y", 1) + rf"ear[- ]?(?P<edge>end|start)\s*(?:of\s+)?(?P<y>(?:19|20)\d\d){_E}"
     ),
     re.compile(
-        r"(?P<y>(?:19|20)\d\d|今年|本年|去年|上年|前年|明年)\s*(?:年\s*)?(?P<edge>年初|年底|年末|初|底|末)"
+        rf"(?P<y>(?:19|20)\d\d|{_ZH_REL_YEAR})\s*(?:年\s*)?(?P<edge>年初|年底|年末|初|底|末)"
     ),
 ]
 _EDGE_QUARTER = {
@@ -202,7 +201,7 @@ _RANGE_RES = [
         rf"(?:\s*,?\s*(?:of\s+)?(?P<y>{_YEAR}))?{_E}"
     ),
     re.compile(
-        r"(?:(?P<y>(?:19|20)\d\d|今年|本年|去年|上年|前年|明年)\s*年?\s*)?(?P<m1>\d{1,2})\s*月?\s*"
+        rf"(?:(?P<y>(?:19|20)\d\d|{_ZH_REL_YEAR})\s*年?\s*)?(?P<m1>\d{{1,2}})\s*月?\s*"
         r"(?:-|至|到)\s*(?P<m2>\d{1,2})\s*月(?!活)"
     ),
 ]
@@ -279,9 +278,7 @@ _DIGIT_RE = re.compile(r"\d")
 # latin letter just before a month (those that end in one end at a word boundary), so "smart"
 # or "dismay" never open the month patterns. (Each name starts the pattern: re skips ahead.)
 _MONTH = "<month>"
-_MONTH_RE = re.compile(
-    "|".join(rf"{w[0]}(?<![a-z][\s\S]){w[1:]}(?![a-sv-z])" for w in _MONTHS.split("|"))
-)
+_MONTH_RE = re.compile(rf"(?:{_after_b_words(_MONTHS, not_before='a-z')})(?![a-sv-z])")
 _GATE_LITERALS = (
     *("q", "h", "quarter", "qtr", "half", "year", "same", "yoy", "y/y", "y-o-y"),
     *("beginning", "start", "early", "end", "late", "close"),

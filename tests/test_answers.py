@@ -184,14 +184,16 @@ def test_unanswered_questions_are_recorded(fresh_db) -> None:
 SOURCE = "Source: Q3 2019 Pan-Automotive Industry Mini Program Report, Aladdin Research Institute"
 
 
-def ingest_rows(store, tmp_path, rows: list[str], name: str = "more.csv") -> None:
+def ingest_rows(
+    store, tmp_path, rows: list[str], name: str = "more.csv", *, new_keys: bool = False
+) -> None:
     header = (
         "metric,segment,platform,period,value,qualifier,unit,source,stated_pct,note,note_zh,"
         "source_title,source_publisher,source_published\n"
     )
     path = tmp_path / name
     path.write_text(header + "".join(r + "\n" for r in rows), encoding="utf-8")
-    ingest_file(store, path)
+    ingest_file(store, path, new_keys=new_keys)
 
 
 def test_a_period_alone_asks_which_figure_with_one_example_per_market(fresh_db) -> None:
@@ -337,13 +339,7 @@ def test_every_market_counts_however_many_series_one_market_has(fresh_db, tmp_pa
     # question still names two markets, so the bot asks which, not "too many figures".
     src = "wide,,,,Wide report,Wide Research,2020-02-01"
     rows = [f"users,aftermarket,p{i:03d},2019Q3,10,=,users,{src}" for i in range(1, 14)]
-    path = tmp_path / "wide.csv"
-    path.write_text(
-        "metric,segment,platform,period,value,qualifier,unit,source,stated_pct,note,note_zh,"
-        "source_title,source_publisher,source_published\n" + "".join(r + "\n" for r in rows),
-        encoding="utf-8",
-    )
-    ingest_file(fresh_db, path, new_keys=True)
+    ingest_rows(fresh_db, tmp_path, rows, "wide.csv", new_keys=True)
     a = ask("users Q3 2019", fresh_db, today=TODAY)
     assert a.status == "ambiguous"
     assert a.message == "That figure exists for more than one market. Which one?"
@@ -355,13 +351,7 @@ def test_coverage_names_every_market_however_many_series_come_first(fresh_db, tm
     # 201 aftermarket series sort first; "It covers" still names the other three markets.
     src = "wide,,,,Wide report,Wide Research,2020-02-01"
     rows = [f"users,aftermarket,p{i:03d},2019Q3,10,=,users,{src}" for i in range(1, 202)]
-    path = tmp_path / "wide.csv"
-    path.write_text(
-        "metric,segment,platform,period,value,qualifier,unit,source,stated_pct,note,note_zh,"
-        "source_title,source_publisher,source_published\n" + "".join(r + "\n" for r in rows),
-        encoding="utf-8",
-    )
-    ingest_file(fresh_db, path, new_keys=True)
+    ingest_rows(fresh_db, tmp_path, rows, "wide.csv", new_keys=True)
     a = ask("Tesla users Q3", fresh_db, today=TODAY)
     assert a.status == "not_found", a.message
     covers = a.message.split("It covers: ", 1)[1]

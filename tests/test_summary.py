@@ -378,9 +378,9 @@ def test_a_market_with_more_series_than_one_reply_shows_is_still_pushed(
     # a reply lists. The push still reports the market, every figure of it.
     csv = tmp_path / "wide.csv"
     csv.write_text(
-        "metric,segment,platform,period,value,qualifier,unit,source\n"
+        HEADER
         + "".join(
-            f"users,aftermarket,p{i:02d},2019Q3,{1000 + i},=,users,aladdin-2019q3-pan-auto\n"
+            f"users,aftermarket,p{i:02d},2019Q3,{1000 + i},=,users,aladdin-2019q3-pan-auto,,\n"
             for i in range(1, 12)
         ),
         encoding="utf-8",
